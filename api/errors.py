@@ -1,0 +1,116 @@
+"""Every failure leaves the API as `{"error": {"code", "message", "details"}}`."""
+
+from typing import Any
+
+import structlog
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, WeftError
+
+logger = structlog.get_logger(__name__)
+
+_DOMAIN_STATUS = {
+    InvalidInput: status.HTTP_400_BAD_REQUEST,
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+}
+
+_DRF_CODES = {
+    exceptions.ParseError: "malformed_request",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ValidationError: "invalid",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def flatten_validation_errors(detail: Any, path: str = "") -> list[dict]:
+    """DRF's nested error structure as a flat list of `{"path", "message"}` (JSON paths)."""
+    if isinstance(detail, dict):
+        problems = []
+        for key, value in detail.items():
+            if key in ("non_field_errors", "detail"):
+                problems += flatten_validation_errors(value, path)
+            else:
+                problems += flatten_validation_errors(value, f"{path}.{key}" if path else str(key))
+        return problems
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return [{"path": path, "message": str(item)} for item in detail]
+        problems = []
+        for index, item in enumerate(detail):
+            problems += flatten_validation_errors(item, f"{path}[{index}]")
+        return problems
+    return [{"path": path, "message": str(detail)}]
+
+
+def _drf_code(exc: exceptions.APIException) -> str:
+    for cls in type(exc).__mro__:
+        if cls in _DRF_CODES:
+            return _DRF_CODES[cls]
+    return "error"
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, WeftError):
+        code = next(
+            (s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
+            status.HTTP_400_BAD_REQUEST,
+        )
+        return Response(error_body(exc.code, exc.message, exc.details), status=code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled_api_error", error_type=type(exc).__name__)
+        return Response(
+            error_body("internal_error", "An unexpected error occurred; it has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        errors = flatten_validation_errors(exc.detail)
+        response.data = error_body("invalid", "The request is not valid.", {"errors": errors})
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = error_body(
+            "throttled", "Too many requests; retry later.", {"retry_after": exc.wait}
+        )
+    else:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        response.data = error_body(_drf_code(exc), str(message))
+    return response
+
+
+def json_error_response(code: str, message: str, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def handler404(request, exception=None) -> JsonResponse:
+    return json_error_response("not_found", "Not found.", 404)
+
+
+def handler500(request) -> JsonResponse:
+    return json_error_response("internal_error", "An unexpected error occurred.", 500)
+
+
+def handler400(request, exception=None) -> JsonResponse:
+    return json_error_response("bad_request", "Bad request.", 400)
+
+
+def handler403(request, exception=None) -> JsonResponse:
+    return json_error_response("permission_denied", "Permission denied.", 403)

@@ -1,0 +1,54 @@
+"""Request context for logs (request id, method, path) and the request-size guard."""
+
+import time
+import uuid
+
+import structlog
+from django.conf import settings
+
+from api.errors import json_error_response
+
+logger = structlog.get_logger("weft.request")
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        request_id = request_id[:64]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, method=request.method, path=request.path
+        )
+        started = time.perf_counter()
+        try:
+            response = self._guarded(request)
+        except Exception:
+            logger.exception("request_failed")
+            response = json_error_response(
+                "internal_error", "An unexpected error occurred; it has been logged.", 500
+            )
+        response["X-Request-ID"] = request_id
+        logger.info(
+            "request_finished",
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        structlog.contextvars.clear_contextvars()
+        return response
+
+    def _guarded(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error_response("bad_request", "Invalid Content-Length header.", 400)
+        if length > settings.WEFT_MAX_REQUEST_BYTES:
+            return json_error_response(
+                "payload_too_large",
+                f"Request body is {length} bytes; the limit is "
+                f"{settings.WEFT_MAX_REQUEST_BYTES} bytes.",
+                413,
+            )
+        return self.get_response(request)

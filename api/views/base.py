@@ -1,0 +1,21 @@
+import structlog
+from rest_framework.views import APIView
+
+from api.permissions import TenantRole
+
+
+class TenantAPIView(APIView):
+    """An endpoint acting inside one tenant (resolved into `request.tenant_access`)."""
+
+    permission_classes = [TenantRole]
+
+    @property
+    def tenant(self):
+        return self.request.tenant_access.tenant
+
+    def initial(self, request, *args, **kwargs):
+        # Log lines of this request name the definition or instance it is about.
+        for key in ("definition_id", "instance_id"):
+            if key in kwargs:
+                structlog.contextvars.bind_contextvars(**{key: kwargs[key]})
+        super().initial(request, *args, **kwargs)

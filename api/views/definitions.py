@@ -1,0 +1,155 @@
+"""Definition endpoints: thin — parse, call one service or selector, serialize."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.pagination import WeftPagination
+from api.serializers import (
+    DefinitionDocumentSerializer,
+    DefinitionSerializer,
+    DefinitionSummarySerializer,
+    ErrorSerializer,
+    ValidationResultSerializer,
+)
+from api.views.base import TenantAPIView
+from workflows.models import Role
+from workflows.selectors.definitions import (
+    definition_get_latest,
+    definition_get_version,
+    definition_list,
+    definition_versions,
+)
+from workflows.services.definitions import (
+    definition_create,
+    definition_delete,
+    definition_problems,
+    definition_publish,
+    definition_retract,
+    definition_save_draft,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input (with JSON paths)"),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    403: OpenApiResponse(ErrorSerializer, description="Role too low"),
+    404: OpenApiResponse(ErrorSerializer, description="Not found in this tenant"),
+    409: OpenApiResponse(ErrorSerializer, description="Conflict"),
+}
+
+
+def _bool_param(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value.lower() in {"1", "true", "yes"}
+
+
+class DefinitionListView(TenantAPIView):
+    @extend_schema(
+        summary="List definitions (latest version of each)",
+        parameters=[
+            OpenApiParameter("search", str, description="in id, name and description"),
+            OpenApiParameter("published", bool, description="only (un)published ones"),
+        ],
+        responses={200: DefinitionSummarySerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        queryset = definition_list(
+            tenant=self.tenant,
+            search=request.query_params.get("search"),
+            published=_bool_param(request.query_params.get("published")),
+        )
+        paginator = WeftPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(DefinitionSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Create a definition (a draft, version 1)",
+        request=DefinitionDocumentSerializer,
+        responses={201: DefinitionSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        created = definition_create(tenant=self.tenant, user=request.user, body=request.data)
+        return Response(DefinitionSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+class DefinitionDetailView(TenantAPIView):
+    @extend_schema(summary="The latest version of a definition",
+                   responses={200: DefinitionSerializer, **ERRORS})
+    def get(self, request: Request, definition_id: str) -> Response:
+        found = definition_get_latest(tenant=self.tenant, definition_id=definition_id)
+        return Response(DefinitionSerializer(found).data)
+
+    @extend_schema(
+        summary="Save a draft (a new version when the latest is published)",
+        request=DefinitionDocumentSerializer,
+        responses={200: DefinitionSerializer, **ERRORS},
+    )
+    def put(self, request: Request, definition_id: str) -> Response:
+        saved = definition_save_draft(
+            tenant=self.tenant, user=request.user, definition_id=definition_id, body=request.data
+        )
+        return Response(DefinitionSerializer(saved).data)
+
+    @extend_schema(summary="Delete every version of a definition",
+                   responses={204: None, **ERRORS})
+    def delete(self, request: Request, definition_id: str) -> Response:
+        definition_delete(tenant=self.tenant, user=request.user, definition_id=definition_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DefinitionPublishView(TenantAPIView):
+    required_role = Role.EDITOR
+
+    @extend_schema(summary="Publish the latest version", request=None,
+                   responses={200: DefinitionSerializer, **ERRORS})
+    def post(self, request: Request, definition_id: str) -> Response:
+        published = definition_publish(
+            tenant=self.tenant, user=request.user, definition_id=definition_id
+        )
+        return Response(DefinitionSerializer(published).data)
+
+
+class DefinitionRetractView(TenantAPIView):
+    required_role = Role.EDITOR
+
+    @extend_schema(summary="Retract the published version", request=None,
+                   responses={200: DefinitionSerializer, **ERRORS})
+    def post(self, request: Request, definition_id: str) -> Response:
+        latest = definition_retract(
+            tenant=self.tenant, user=request.user, definition_id=definition_id
+        )
+        return Response(DefinitionSerializer(latest).data)
+
+
+class DefinitionVersionListView(TenantAPIView):
+    @extend_schema(summary="Version history, newest first",
+                   responses={200: DefinitionSummarySerializer(many=True), **ERRORS})
+    def get(self, request: Request, definition_id: str) -> Response:
+        definition_get_latest(tenant=self.tenant, definition_id=definition_id)  # 404 when absent
+        queryset = definition_versions(tenant=self.tenant, definition_id=definition_id)
+        paginator = WeftPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(DefinitionSummarySerializer(page, many=True).data)
+
+
+class DefinitionVersionDetailView(TenantAPIView):
+    @extend_schema(summary="One version of a definition",
+                   responses={200: DefinitionSerializer, **ERRORS})
+    def get(self, request: Request, definition_id: str, version: int) -> Response:
+        found = definition_get_version(
+            tenant=self.tenant, definition_id=definition_id, version=version
+        )
+        return Response(DefinitionSerializer(found).data)
+
+
+class DefinitionValidateView(TenantAPIView):
+    required_role = Role.VIEWER
+
+    @extend_schema(summary="Validate a definition body without saving it",
+                   request=DefinitionDocumentSerializer,
+                   responses={200: ValidationResultSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        problems = definition_problems(request.data)
+        return Response({"valid": not problems, "errors": problems})

@@ -1,0 +1,17 @@
+"""Settings for the test suite: PostgreSQL and Redis from the environment, with this machine's
+local services as defaults, and throttles high enough that only throttle tests trip them."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/weft")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("WEFT_CACHE_PREFIX", "weft-test")
+os.environ.setdefault("WEFT_THROTTLE_USER", "100000/min")
+os.environ.setdefault("WEFT_THROTTLE_ANON", "100000/min")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+
+from config.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures

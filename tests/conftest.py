@@ -1,0 +1,66 @@
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    """Each test starts with an empty cache (the suite's Redis database)."""
+    from django.core.cache import cache
+
+    try:
+        cache.clear()
+    except Exception:  # a test may point the cache at a stopped server
+        pass
+    yield
+
+
+def client_for(user, tenant_slug: str | None = None) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    if tenant_slug:
+        client.defaults["HTTP_X_WEFT_TENANT"] = tenant_slug
+    return client
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(slug="acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(slug="globex")
+
+
+@pytest.fixture
+def member_client(tenant):
+    """`member_client(role)` → an authenticated client of a new user with that role in acme."""
+
+    def make(role: str = "editor"):
+        membership = MembershipFactory(tenant=tenant, role=role)
+        return client_for(membership.user)
+
+    return make
+
+
+@pytest.fixture
+def editor(member_client):
+    return member_client("editor")
+
+
+@pytest.fixture
+def other_editor(other_tenant):
+    return client_for(MembershipFactory(tenant=other_tenant, role="editor").user)
+
+
+@pytest.fixture
+def anonymous():
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()

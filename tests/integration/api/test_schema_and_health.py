@@ -1,0 +1,59 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED_PATHS = {
+    "/api/v1/auth/token/": {"post"},
+    "/api/v1/auth/token/refresh/": {"post"},
+    "/api/v1/definitions/": {"get", "post"},
+    "/api/v1/definitions/validate/": {"post"},
+    "/api/v1/definitions/{definition_id}/": {"get", "put", "delete"},
+    "/api/v1/definitions/{definition_id}/publish/": {"post"},
+    "/api/v1/definitions/{definition_id}/retract/": {"post"},
+    "/api/v1/definitions/{definition_id}/versions/": {"get"},
+    "/api/v1/definitions/{definition_id}/versions/{version}/": {"get"},
+}
+
+
+def test_openapi_schema_documents_every_endpoint_with_shapes(anonymous):
+    response = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    for path, methods in EXPECTED_PATHS.items():
+        assert path in schema["paths"], path
+        documented = schema["paths"][path]
+        assert methods <= set(documented), (path, set(documented))
+        for method in methods:
+            operation = documented[method]
+            assert operation.get("summary") or path.startswith("/api/v1/auth"), (path, method)
+            ok = next(code for code in operation["responses"] if code.startswith("2"))
+            if ok != "204":
+                assert "content" in operation["responses"][ok], (path, method)
+    assert "Definition" in schema["components"]["schemas"]
+    assert "Error" in schema["components"]["schemas"]
+
+
+def test_swagger_ui_is_served(anonymous):
+    page = anonymous.get("/api/docs/")
+    assert page.status_code == 200
+    assert b"swagger" in page.content.lower()
+
+
+def test_healthz_and_readyz(anonymous):
+    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    ready = anonymous.get("/readyz").json()
+    assert ready == {"status": "ready", "checks": {"database": "ok", "cache": "ok"}}
+
+
+def test_unknown_api_path_is_a_json_404(anonymous, settings):
+    settings.DEBUG = False
+    response = anonymous.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_method_not_allowed_is_in_the_error_format(editor):
+    response = editor.patch("/api/v1/definitions/", {}, format="json")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"

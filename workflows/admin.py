@@ -1,0 +1,85 @@
+"""The operator's console: tenants, members, definitions and their versions."""
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from workflows.errors import WeftError
+from workflows.models import Membership, Tenant, WorkflowDefinition
+from workflows.services.definitions import definition_publish, definition_retract
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "created_at"]
+    search_fields = ["slug", "name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["user__username", "tenant__slug"]
+    list_select_related = ["user", "tenant"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(WorkflowDefinition)
+class WorkflowDefinitionAdmin(admin.ModelAdmin):
+    list_display = ["definition_id", "version", "name", "tenant", "is_latest", "is_published",
+                    "updated_at"]
+    list_filter = ["is_published", "is_latest", "tenant"]
+    search_fields = ["definition_id", "name", "description"]
+    list_select_related = ["tenant", "created_by"]
+    ordering = ["tenant__slug", "definition_id", "-version"]
+    readonly_fields = ["tenant", "definition_id", "version", "name", "description", "is_latest",
+                       "is_published", "created_by", "created_at", "updated_at", "published_at",
+                       "pretty_body", "other_versions"]
+    exclude = ["body"]
+    actions = ["publish_selected", "retract_selected"]
+
+    def has_add_permission(self, request):
+        # Definitions are written through the API (validated, versioned), not typed in here.
+        return False
+
+    @admin.display(description="Definition")
+    def pretty_body(self, obj: WorkflowDefinition) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
+                           json.dumps(obj.body, indent=2, sort_keys=False))
+
+    @admin.display(description="Versions")
+    def other_versions(self, obj: WorkflowDefinition) -> str:
+        rows = WorkflowDefinition.objects.filter(
+            tenant_id=obj.tenant_id, definition_id=obj.definition_id
+        ).order_by("-version").values_list("pk", "version", "is_published")
+        return format_html(
+            "{}",
+            ", ".join(f"v{version}{' (published)' if published else ''}"
+                      for _, version, published in rows),
+        )
+
+    def _apply(self, request, queryset, service, verb: str) -> None:
+        for definition in queryset.select_related("tenant"):
+            try:
+                service(tenant=definition.tenant, user=request.user,
+                        definition_id=definition.definition_id)
+            except WeftError as exc:
+                self.message_user(request, f"{definition}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{definition.definition_id}: {verb}.")
+
+    @admin.action(description="Publish the latest version of the selected definitions")
+    def publish_selected(self, request, queryset):
+        self._apply(request, queryset, definition_publish, "published")
+
+    @admin.action(description="Retract the selected definitions")
+    def retract_selected(self, request, queryset):
+        self._apply(request, queryset, definition_retract, "retracted")

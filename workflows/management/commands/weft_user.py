@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_slug
+from django.core.exceptions import ValidationError
+
+from workflows.errors import WeftError
+from workflows.models import Role
+from workflows.services.tenancy import tenant_member_ensure
+
+
+class Command(BaseCommand):
+    help = "Create a tenant (when missing) and a user with a role in it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="tenant slug, created when missing")
+        parser.add_argument("username")
+        parser.add_argument("--role", choices=Role.values, default=Role.VIEWER)
+        parser.add_argument("--password", help="set (or reset) the user's password")
+        parser.add_argument("--superuser", action="store_true",
+                            help="also make the user a Django superuser (for /admin/)")
+
+    def handle(self, *args, tenant, username, role, password, superuser, **options):
+        try:
+            validate_slug(tenant)
+        except ValidationError as exc:
+            raise CommandError(f"Invalid tenant slug '{tenant}': letters, digits, - and _.") from exc
+        try:
+            membership = tenant_member_ensure(
+                tenant_slug=tenant, username=username, role=role, password=password
+            )
+        except WeftError as exc:
+            raise CommandError(exc.message) from exc
+        if superuser:
+            user = membership.user
+            user.is_staff = user.is_superuser = True
+            user.save(update_fields=["is_staff", "is_superuser"])
+        self.stdout.write(f"{username} is {role} in tenant {tenant}")

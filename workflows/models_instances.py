@@ -1,0 +1,143 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from workflows.models_definitions import WorkflowDefinition
+from workflows.models_tenancy import Tenant
+
+
+class InstanceStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    FAULTED = "faulted"
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        return (cls.PENDING, cls.RUNNING, cls.SUSPENDED)
+
+
+class WorkflowInstance(models.Model):
+    """One run of one published definition version (pinned: later publishes do not move it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="instances")
+    definition_version = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="instances",
+        help_text="The pinned definition version this instance runs.",
+    )
+    definition_id = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=InstanceStatus.choices,
+                              default=InstanceStatus.PENDING)
+    correlation_id = models.CharField(max_length=200, null=True, blank=True)
+    input = models.JSONField(default=dict, blank=True)
+    output = models.JSONField(default=dict, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    state = models.JSONField(default=dict, blank=True, help_text="The engine's state.")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="children")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="instance_recent"),
+            models.Index(fields=["tenant", "status", "-created_at"], name="instance_status"),
+            models.Index(fields=["tenant", "definition_id", "status"], name="instance_definition"),
+            models.Index(fields=["tenant", "correlation_id", "status"],
+                         name="instance_correlation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition_id} v{self.version} {self.id} ({self.status})"
+
+
+class ActivityExecution(models.Model):
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
+                                 related_name="activity_executions")
+    key = models.CharField(max_length=64, help_text="The engine's id for this execution.")
+    activity_id = models.CharField(max_length=100)
+    activity_type = models.CharField(max_length=100)
+    status = models.CharField(max_length=16)
+    attempt = models.PositiveIntegerField(default=1)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=100, null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["instance", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "key"], name="execution_unique_key"),
+        ]
+
+
+class JournalEntry(models.Model):
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
+                                 related_name="journal")
+    sequence = models.PositiveIntegerField()
+    event = models.CharField(max_length=32)
+    activity_id = models.CharField(max_length=100, blank=True, default="")
+    activity_type = models.CharField(max_length=100, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    data = models.JSONField(null=True, blank=True)
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        ordering = ["instance", "sequence"]
+        verbose_name_plural = "journal entries"
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "sequence"], name="journal_unique_seq"),
+        ]
+
+
+class Bookmark(models.Model):
+    """What a suspended activity waits for. Claimed (deleted) in the transaction that resumes
+    it, so a duplicate stimulus finds nothing to resume."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bookmarks")
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
+                                 related_name="bookmarks")
+    key = models.CharField(max_length=64, help_text="The engine's id for this bookmark.")
+    activity_id = models.CharField(max_length=100)
+    activity_type = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    hash = models.CharField(max_length=64, help_text="sha256 of name and correlation id.")
+    correlation_id = models.CharField(max_length=200, null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "key"], name="bookmark_unique_key"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "hash"], name="bookmark_stimulus"),
+            models.Index(fields=["tenant", "name"], name="bookmark_name"),
+            models.Index(fields=["due_at"], name="bookmark_due", condition=Q(due_at__isnull=False)),
+        ]
+
+
+class Incident(models.Model):
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
+                                 related_name="incidents")
+    activity_id = models.CharField(max_length=100, blank=True, default="")
+    activity_type = models.CharField(max_length=100, blank=True, default="")
+    code = models.CharField(max_length=64)
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["instance", "created_at", "id"]

@@ -1,0 +1,1 @@
+"""Reads, always scoped to a tenant."""
