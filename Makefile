@@ -35,6 +35,7 @@ lint: install
 check-services:
 	@command -v pg_isready >/dev/null || { echo "pg_isready not found: apt-get install postgresql-client"; exit 1; }
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not answering on 127.0.0.1:5432 (see README: Services)"; exit 1; }
+	@$(PY) bin/ensure_database.py $(TEST_DATABASE_URL)
 	@$(PY) -c "import redis,sys; redis.Redis.from_url('$(TEST_REDIS_URL)', socket_connect_timeout=2).ping()" \
 		|| { echo "Redis is not answering at $(TEST_REDIS_URL) (see README: Services)"; exit 1; }
 

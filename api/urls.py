@@ -3,6 +3,8 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from api.views import definitions as d
+from api.views import instances as i
+from api.views.activity_types import ActivityTypeListView
 
 token_obtain = extend_schema_view(post=extend_schema(summary="Get an access and refresh token"))(
     TokenObtainPairView
@@ -26,4 +28,20 @@ urlpatterns = [
          name="definition-versions"),
     path("definitions/<str:definition_id>/versions/<int:version>/",
          d.DefinitionVersionDetailView.as_view(), name="definition-version"),
+    path("definitions/<str:definition_id>/execute/", i.DefinitionExecuteView.as_view(),
+         name="definition-execute"),
+    path("instances/", i.InstanceListView.as_view(), name="instance-list"),
+    path("instances/<uuid:instance_id>/", i.InstanceDetailView.as_view(), name="instance-detail"),
+    path("instances/<uuid:instance_id>/cancel/", i.InstanceCancelView.as_view(),
+         name="instance-cancel"),
+    path("instances/<uuid:instance_id>/journal/", i.InstanceJournalView.as_view(),
+         name="instance-journal"),
+    path("instances/<uuid:instance_id>/activity-executions/",
+         i.InstanceActivityExecutionsView.as_view(), name="instance-activity-executions"),
+    path("instances/<uuid:instance_id>/bookmarks/", i.InstanceBookmarksView.as_view(),
+         name="instance-bookmarks"),
+    path("events/<str:name>/", i.EventPublishView.as_view(), name="event-publish"),
+    path("bookmarks/<uuid:bookmark_id>/resume/", i.BookmarkResumeView.as_view(),
+         name="bookmark-resume"),
+    path("activity-types/", ActivityTypeListView.as_view(), name="activity-types"),
 ]

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "workflows",
     "api",
+    "examples",
 ]
 
 MIDDLEWARE = [
@@ -183,3 +184,12 @@ configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 # --- Celery (broker wiring arrives with distributed execution) -----------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
 CELERY_TASK_ALWAYS_EAGER = False
+
+# --- Execution ------------------------------------------------------------------------------
+# Synchronous `execute/` stops (with an incident, state kept) past either budget.
+WEFT_SYNC_MAX_STEPS = env_int("WEFT_SYNC_MAX_STEPS", 100_000)
+WEFT_SYNC_TIME_BUDGET = float(env_str("WEFT_SYNC_TIME_BUDGET", "10"))
+# Hosts/CIDRs SendHttpRequest may call although they are loopback or private.
+WEFT_HTTP_ALLOWED_HOSTS = tuple(env_list("WEFT_HTTP_ALLOWED_HOSTS"))
+# Modules imported at start for their @activity functions (besides apps' activities.py).
+WEFT_ACTIVITY_MODULES = tuple(env_list("WEFT_ACTIVITY_MODULES"))

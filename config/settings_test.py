@@ -3,7 +3,7 @@ local services as defaults, and throttles high enough that only throttle tests t
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-that-is-long-enough-for-hs256")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/weft")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("WEFT_CACHE_PREFIX", "weft-test")
@@ -12,6 +12,6 @@ os.environ.setdefault("WEFT_THROTTLE_ANON", "100000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures

@@ -40,6 +40,10 @@ class WorkflowInstance(models.Model):
     state = models.JSONField(default=dict, blank=True, help_text="The engine's state.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="children")
+    parent_bookmark_key = models.CharField(
+        max_length=64, null=True, blank=True,
+        help_text="The parent's bookmark that waits for this child to finish.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -52,6 +56,8 @@ class WorkflowInstance(models.Model):
             models.Index(fields=["tenant", "definition_id", "status"], name="instance_definition"),
             models.Index(fields=["tenant", "correlation_id", "status"],
                          name="instance_correlation"),
+            models.Index(fields=["parent"], name="instance_parent",
+                         condition=Q(parent__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -79,6 +85,9 @@ class ActivityExecution(models.Model):
             models.UniqueConstraint(fields=["instance", "key"], name="execution_unique_key"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.activity_id} ({self.activity_type}) {self.status}"
+
 
 class JournalEntry(models.Model):
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
@@ -97,6 +106,9 @@ class JournalEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["instance", "sequence"], name="journal_unique_seq"),
         ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.event} {self.activity_id}"
 
 
 class Bookmark(models.Model):
@@ -128,6 +140,9 @@ class Bookmark(models.Model):
             models.Index(fields=["due_at"], name="bookmark_due", condition=Q(due_at__isnull=False)),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.activity_id})"
+
 
 class Incident(models.Model):
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
@@ -141,3 +156,6 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["instance", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message[:80]}"

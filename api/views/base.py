@@ -9,6 +9,15 @@ class TenantAPIView(APIView):
 
     permission_classes = [TenantRole]
 
+    def _latest(self, definition_id: str) -> dict:
+        """The latest version as the API shows it (after a write, read back once)."""
+        from api.serializers import DefinitionSerializer
+        from workflows.selectors.definitions import definition_get_latest
+
+        return DefinitionSerializer(
+            definition_get_latest(tenant=self.tenant, definition_id=definition_id)
+        ).data
+
     @property
     def tenant(self):
         return self.request.tenant_access.tenant

@@ -71,7 +71,7 @@ class DefinitionListView(TenantAPIView):
     )
     def post(self, request: Request) -> Response:
         created = definition_create(tenant=self.tenant, user=request.user, body=request.data)
-        return Response(DefinitionSerializer(created).data, status=status.HTTP_201_CREATED)
+        return Response(self._latest(created.definition_id), status=status.HTTP_201_CREATED)
 
 
 class DefinitionDetailView(TenantAPIView):
@@ -87,10 +87,10 @@ class DefinitionDetailView(TenantAPIView):
         responses={200: DefinitionSerializer, **ERRORS},
     )
     def put(self, request: Request, definition_id: str) -> Response:
-        saved = definition_save_draft(
+        definition_save_draft(
             tenant=self.tenant, user=request.user, definition_id=definition_id, body=request.data
         )
-        return Response(DefinitionSerializer(saved).data)
+        return Response(self._latest(definition_id))
 
     @extend_schema(summary="Delete every version of a definition",
                    responses={204: None, **ERRORS})
@@ -105,10 +105,8 @@ class DefinitionPublishView(TenantAPIView):
     @extend_schema(summary="Publish the latest version", request=None,
                    responses={200: DefinitionSerializer, **ERRORS})
     def post(self, request: Request, definition_id: str) -> Response:
-        published = definition_publish(
-            tenant=self.tenant, user=request.user, definition_id=definition_id
-        )
-        return Response(DefinitionSerializer(published).data)
+        definition_publish(tenant=self.tenant, user=request.user, definition_id=definition_id)
+        return Response(self._latest(definition_id))
 
 
 class DefinitionRetractView(TenantAPIView):
@@ -117,10 +115,8 @@ class DefinitionRetractView(TenantAPIView):
     @extend_schema(summary="Retract the published version", request=None,
                    responses={200: DefinitionSerializer, **ERRORS})
     def post(self, request: Request, definition_id: str) -> Response:
-        latest = definition_retract(
-            tenant=self.tenant, user=request.user, definition_id=definition_id
-        )
-        return Response(DefinitionSerializer(latest).data)
+        definition_retract(tenant=self.tenant, user=request.user, definition_id=definition_id)
+        return Response(self._latest(definition_id))
 
 
 class DefinitionVersionListView(TenantAPIView):

@@ -6,6 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from runtime.engine import validate_definition
 from workflows.definition_cache import cached_published_invalidate_on_commit
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.models import Tenant, WorkflowDefinition
@@ -28,8 +29,6 @@ def definition_problems(body: Any) -> list[dict]:
     """Every problem in a definition body as `{"path", "message"}`, an empty list when valid."""
     if not isinstance(body, dict):
         return [{"path": "", "message": "A definition must be a JSON object."}]
-    from runtime.engine import validate_definition  # TEMP until engine lands
-
     problems = [{"path": p.path, "message": p.message} for p in validate_definition(body)]
     name, description = body.get("name"), body.get("description")
     if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
@@ -67,7 +66,9 @@ def _normalised_body(body: Any, *, definition_id: str | None = None) -> dict:
             body["definition_id"] = derived
     problems = definition_problems(body)
     if not problems and len(_json_size(body)) > MAX_DEFINITION_BYTES:
-        problems = [{"path": "", "message": f"The definition exceeds {MAX_DEFINITION_BYTES} bytes."}]
+        problems = [
+            {"path": "", "message": f"The definition exceeds {MAX_DEFINITION_BYTES} bytes."}
+        ]
     if problems:
         raise InvalidInput("The definition is not valid.", errors=problems,
                            code="invalid_definition")
@@ -81,15 +82,16 @@ def _json_size(body: dict) -> bytes:
 
 
 def _locked_versions(tenant: Tenant, definition_id: str) -> list[WorkflowDefinition]:
-    """All versions of one definition, row-locked so that writers to it take turns."""
-    versions = list(
-        WorkflowDefinition.objects.select_for_update()
-        .filter(tenant=tenant, definition_id=definition_id)
-        .order_by("-version")
-    )
-    if not versions:
+    """All versions of one definition, newest first, with writers to it taking turns.
+
+    Every writer locks the same row, the first version (which lives as long as the definition),
+    so they queue in one line and cannot deadlock. The versions are read after the lock is
+    held: under READ COMMITTED a new statement sees what the previous writer committed.
+    """
+    rows = WorkflowDefinition.objects.filter(tenant=tenant, definition_id=definition_id)
+    if rows.order_by("version").select_for_update().values_list("pk", flat=True).first() is None:
         raise NotFound(f"Definition '{definition_id}' not found.")
-    return versions
+    return list(rows.order_by("-version"))
 
 
 def _fields_from(body: dict) -> dict:
@@ -119,10 +121,11 @@ def definition_create(*, tenant: Tenant, user, body: Any) -> WorkflowDefinition:
 def definition_save_draft(
     *, tenant: Tenant, user, definition_id: str, body: Any
 ) -> WorkflowDefinition:
-    """Update the latest draft in place, or start a new version when the latest is published."""
+    """Update the latest draft in place, or start a new version when the latest has ever been
+    published: a version that instances may have run is never changed (they are pinned to it)."""
     body = _normalised_body(body, definition_id=definition_id)
     latest = _locked_versions(tenant, definition_id)[0]
-    if not latest.is_published:
+    if not latest.is_published and latest.published_at is None:
         for field, value in _fields_from(body).items():
             setattr(latest, field, value)
         latest.created_by = latest.created_by or user

@@ -14,8 +14,10 @@ def tenant_member_ensure(
 ) -> Membership:
     """Create the tenant when missing, the user when missing, and set the user's role there."""
     if role not in Role.values:
-        raise InvalidInput(f"Unknown role '{role}'.",
-                           errors=[{"path": "role", "message": f"One of {', '.join(Role.values)}."}])
+        raise InvalidInput(
+            f"Unknown role '{role}'.",
+            errors=[{"path": "role", "message": f"One of {', '.join(Role.values)}."}],
+        )
     tenant, _ = Tenant.objects.get_or_create(
         slug=tenant_slug, defaults={"name": tenant_name or tenant_slug}
     )

@@ -1,9 +1,9 @@
 import pytest
 from django.test import Client
 
+from tests.factories import UserFactory, definition_body
 from workflows.models import WorkflowDefinition
 from workflows.services.definitions import definition_create
-from tests.factories import UserFactory, definition_body
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.factories import definition_body
 from workflows.errors import NotFound
 from workflows.selectors.definitions import definition_get_published
 from workflows.services.definitions import (
@@ -17,7 +18,6 @@ from workflows.services.definitions import (
     definition_retract,
     definition_save_draft,
 )
-from tests.factories import definition_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

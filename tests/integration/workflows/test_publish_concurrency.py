@@ -3,6 +3,7 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from tests.factories import definition_body
 from workflows.errors import WeftError
 from workflows.models import WorkflowDefinition
 from workflows.services.definitions import (
@@ -10,7 +11,6 @@ from workflows.services.definitions import (
     definition_publish,
     definition_save_draft,
 )
-from tests.factories import definition_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

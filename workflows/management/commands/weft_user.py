@@ -1,6 +1,6 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_slug
-from django.core.exceptions import ValidationError
 
 from workflows.errors import WeftError
 from workflows.models import Role
@@ -22,7 +22,9 @@ class Command(BaseCommand):
         try:
             validate_slug(tenant)
         except ValidationError as exc:
-            raise CommandError(f"Invalid tenant slug '{tenant}': letters, digits, - and _.") from exc
+            raise CommandError(
+                f"Invalid tenant slug '{tenant}': letters, digits, - and _."
+            ) from exc
         try:
             membership = tenant_member_ensure(
                 tenant_slug=tenant, username=username, role=role, password=password

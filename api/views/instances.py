@@ -1,0 +1,161 @@
+"""Running workflows: execute, instances and their records, events, bookmarks."""
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.pagination import WeftPagination
+from api.serializers_instances import (
+    ActivityExecutionSerializer,
+    BookmarkSerializer,
+    EventRequestSerializer,
+    EventResultSerializer,
+    InstanceSerializer,
+    JournalEntrySerializer,
+    ResumeRequestSerializer,
+    StartRequestSerializer,
+)
+from api.views.base import TenantAPIView
+from api.views.definitions import ERRORS
+from workflows.errors import InvalidInput
+from workflows.models import Role
+from workflows.selectors import instances as selectors
+from workflows.services import execution
+
+
+def _paginated(view, request, queryset, serializer_class) -> Response:
+    paginator = WeftPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _datetime_param(request: Request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise InvalidInput(f"{name} must be an ISO-8601 date-time.",
+                           errors=[{"path": name, "message": "Expected ISO-8601."}])
+    return value
+
+
+class DefinitionExecuteView(TenantAPIView):
+    required_role = Role.OPERATOR
+
+    @extend_schema(summary="Start the published version and run it synchronously",
+                   request=StartRequestSerializer, responses={200: InstanceSerializer, **ERRORS})
+    def post(self, request: Request, definition_id: str) -> Response:
+        body = StartRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        instance = execution.instance_execute(
+            tenant=self.tenant, definition_id=definition_id, **body.validated_data
+        )
+        found = selectors.instance_get(tenant=self.tenant, instance_id=instance.id)
+        return Response(InstanceSerializer(found).data)
+
+
+class InstanceListView(TenantAPIView):
+    @extend_schema(
+        summary="List instances, newest first",
+        parameters=[
+            OpenApiParameter("definition_id", str), OpenApiParameter("status", str),
+            OpenApiParameter("correlation_id", str),
+            OpenApiParameter("created_after", str, description="ISO-8601"),
+            OpenApiParameter("created_before", str, description="ISO-8601"),
+        ],
+        responses={200: InstanceSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        queryset = selectors.instance_list(
+            tenant=self.tenant, definition_id=params.get("definition_id"),
+            status=params.get("status"), correlation_id=params.get("correlation_id"),
+            created_after=_datetime_param(request, "created_after"),
+            created_before=_datetime_param(request, "created_before"),
+        )
+        return _paginated(self, request, queryset, InstanceSerializer)
+
+
+class InstanceDetailView(TenantAPIView):
+    write_role = Role.OPERATOR
+
+    @extend_schema(summary="One instance", responses={200: InstanceSerializer, **ERRORS})
+    def get(self, request: Request, instance_id) -> Response:
+        return Response(InstanceSerializer(
+            selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
+
+    @extend_schema(summary="Delete a finished, faulted or cancelled instance",
+                   responses={204: None, **ERRORS})
+    def delete(self, request: Request, instance_id) -> Response:
+        execution.instance_delete(tenant=self.tenant, instance_id=instance_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InstanceCancelView(TenantAPIView):
+    required_role = Role.OPERATOR
+
+    @extend_schema(summary="Cancel an active instance (its bookmarks and children too)",
+                   request=None, responses={200: InstanceSerializer, **ERRORS})
+    def post(self, request: Request, instance_id) -> Response:
+        execution.instance_cancel(tenant=self.tenant, instance_id=instance_id)
+        return Response(InstanceSerializer(
+            selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
+
+
+class InstanceJournalView(TenantAPIView):
+    @extend_schema(summary="Execution log, in sequence order",
+                   responses={200: JournalEntrySerializer(many=True), **ERRORS})
+    def get(self, request: Request, instance_id) -> Response:
+        queryset = selectors.instance_journal(tenant=self.tenant, instance_id=instance_id)
+        return _paginated(self, request, queryset, JournalEntrySerializer)
+
+
+class InstanceActivityExecutionsView(TenantAPIView):
+    @extend_schema(summary="Per-activity execution records",
+                   responses={200: ActivityExecutionSerializer(many=True), **ERRORS})
+    def get(self, request: Request, instance_id) -> Response:
+        queryset = selectors.instance_activity_executions(tenant=self.tenant,
+                                                          instance_id=instance_id)
+        return _paginated(self, request, queryset, ActivityExecutionSerializer)
+
+
+class InstanceBookmarksView(TenantAPIView):
+    @extend_schema(summary="What the instance is waiting for",
+                   responses={200: BookmarkSerializer(many=True), **ERRORS})
+    def get(self, request: Request, instance_id) -> Response:
+        queryset = selectors.instance_bookmarks(tenant=self.tenant, instance_id=instance_id)
+        return _paginated(self, request, queryset, BookmarkSerializer)
+
+
+class EventPublishView(TenantAPIView):
+    required_role = Role.OPERATOR
+
+    @extend_schema(summary="Publish an event: resume matching bookmarks",
+                   request=EventRequestSerializer, responses={200: EventResultSerializer, **ERRORS})
+    def post(self, request: Request, name: str) -> Response:
+        body = EventRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        result = execution.event_publish(tenant=self.tenant, name=name, payload=data["payload"],
+                                         correlation_id=data["correlation_id"])
+        return Response(result)
+
+
+class BookmarkResumeView(TenantAPIView):
+    required_role = Role.OPERATOR
+
+    @extend_schema(summary="Resume one bookmark", request=ResumeRequestSerializer,
+                   responses={200: InstanceSerializer, **ERRORS})
+    def post(self, request: Request, bookmark_id) -> Response:
+        body = ResumeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        instance = execution.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
+                                             payload=body.validated_data["payload"])
+        return Response(InstanceSerializer(
+            selectors.instance_get(tenant=self.tenant, instance_id=instance.id)).data)

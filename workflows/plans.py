@@ -1,0 +1,24 @@
+"""Compiled plans, once per published definition version and process.
+
+A version that has ever been published is never edited again (a new version is created
+instead), so its primary key identifies its plan for good.
+"""
+
+import threading
+
+from runtime.engine import WorkflowPlan, compile_definition, default_registry
+
+MAX_CACHED_PLANS = 512
+_plans: dict[int, WorkflowPlan] = {}
+_lock = threading.Lock()
+
+
+def plan_for(*, definition_pk: int, body: dict) -> WorkflowPlan:
+    plan = _plans.get(definition_pk)
+    if plan is None:
+        plan = compile_definition(body, default_registry())
+        with _lock:
+            if len(_plans) >= MAX_CACHED_PLANS:
+                _plans.clear()
+            _plans[definition_pk] = plan
+    return plan

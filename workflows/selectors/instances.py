@@ -1,0 +1,65 @@
+"""Instance reads, tenant-scoped, with what list endpoints need prefetched."""
+
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from workflows.errors import InvalidInput, NotFound
+from workflows.models import (
+    ActivityExecution,
+    Bookmark,
+    Incident,
+    InstanceStatus,
+    JournalEntry,
+    Tenant,
+    WorkflowInstance,
+)
+
+
+def instance_list(
+    *, tenant: Tenant, definition_id: str | None = None, status: str | None = None,
+    correlation_id: str | None = None, created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[WorkflowInstance]:
+    queryset = WorkflowInstance.objects.filter(tenant=tenant).defer("state").prefetch_related(
+        Prefetch("incidents", queryset=Incident.objects.order_by("created_at", "id"))
+    )
+    if status:
+        if status not in InstanceStatus.values:
+            raise InvalidInput(
+                f"Unknown status '{status}'.",
+                errors=[{"path": "status",
+                         "message": f"One of {', '.join(InstanceStatus.values)}."}],
+            )
+        queryset = queryset.filter(status=status)
+    if definition_id:
+        queryset = queryset.filter(definition_id=definition_id)
+    if correlation_id:
+        queryset = queryset.filter(correlation_id=correlation_id)
+    if created_after:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before:
+        queryset = queryset.filter(created_at__lt=created_before)
+    return queryset.order_by("-created_at", "id")
+
+
+def instance_get(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+    found = instance_list(tenant=tenant).filter(id=instance_id).first()
+    if found is None:
+        raise NotFound(f"Instance {instance_id} not found.")
+    return found
+
+
+def instance_journal(*, tenant: Tenant, instance_id) -> QuerySet[JournalEntry]:
+    instance_get(tenant=tenant, instance_id=instance_id)
+    return JournalEntry.objects.filter(instance_id=instance_id).order_by("sequence")
+
+
+def instance_activity_executions(*, tenant: Tenant, instance_id) -> QuerySet[ActivityExecution]:
+    instance_get(tenant=tenant, instance_id=instance_id)
+    return ActivityExecution.objects.filter(instance_id=instance_id).order_by("id")
+
+
+def instance_bookmarks(*, tenant: Tenant, instance_id) -> QuerySet[Bookmark]:
+    instance_get(tenant=tenant, instance_id=instance_id)
+    return Bookmark.objects.filter(instance_id=instance_id).order_by("created_at")

@@ -1,0 +1,128 @@
+"""Collects what engine calls decided and writes it in a fixed number of bulk statements.
+
+However many inline activities a run executes, persisting it costs the same statements: one
+UPDATE of the instance, one INSERT of journal entries, one upsert of activity executions, one
+INSERT of bookmarks, one DELETE of claimed/cancelled bookmarks, one INSERT of incidents.
+"""
+
+import hashlib
+from datetime import datetime
+
+from django.utils.dateparse import parse_datetime
+
+from runtime.engine import RunResult
+from workflows.models import (
+    ActivityExecution,
+    Bookmark,
+    Incident,
+    InstanceStatus,
+    JournalEntry,
+    WorkflowInstance,
+)
+
+EXECUTION_UPDATE_FIELDS = ["status", "attempt", "input", "output", "outcome", "error",
+                           "started_at", "finished_at"]
+
+
+def bookmark_hash(name: str, correlation_id: str | None) -> str:
+    return hashlib.sha256(f"{name}\x00{correlation_id or ''}".encode()).hexdigest()
+
+
+def _time(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return parse_datetime(value)
+
+
+class RunRecorder:
+    def __init__(self, instance: WorkflowInstance) -> None:
+        self.instance = instance
+        self.journal: list[dict] = []
+        self.executions: dict[str, dict] = {}
+        self.bookmarks: dict[str, dict] = {}
+        self.removed_bookmarks: set[str] = set()
+        self.incidents: list[dict] = []
+        self.status: str | None = None
+
+    def add(self, result: RunResult) -> RunResult:
+        self.journal += result.journal
+        for record in result.executions:
+            self.executions[record["key"]] = record
+        for bookmark in result.bookmarks:
+            self.bookmarks[bookmark["key"]] = bookmark
+        for key in result.removed_bookmarks:
+            if self.bookmarks.pop(key, None) is None:
+                self.removed_bookmarks.add(key)
+        self.incidents += result.incidents
+        self.status = result.status
+        return result
+
+    def flush(self, *, now: datetime) -> WorkflowInstance:
+        instance = self.instance
+        state = instance.state
+        status = state.get("status", InstanceStatus.RUNNING)
+        instance.status = status if status in InstanceStatus.values else InstanceStatus.RUNNING
+        instance.output = state.get("output", {})
+        instance.variables = state.get("variables", {})
+        instance.correlation_id = state.get("correlation_id")
+        if instance.status in (InstanceStatus.FINISHED, InstanceStatus.FAULTED,
+                               InstanceStatus.CANCELLED) and instance.finished_at is None:
+            instance.finished_at = now
+        instance.save()
+        if self.journal:
+            JournalEntry.objects.bulk_create([
+                JournalEntry(
+                    instance=instance, sequence=entry["sequence"], event=entry["event"],
+                    activity_id=entry.get("activity_id") or "",
+                    activity_type=entry.get("activity_type") or "",
+                    message=str(entry.get("message") or ""), data=entry.get("data"),
+                    timestamp=_time(entry["timestamp"]),
+                )
+                for entry in self.journal
+            ])
+        if self.executions:
+            ActivityExecution.objects.bulk_create(
+                [
+                    ActivityExecution(
+                        instance=instance, key=record["key"], activity_id=record["activity_id"],
+                        activity_type=record["type"], status=record["status"],
+                        attempt=record.get("attempt") or 1, input=record.get("input"),
+                        output=record.get("output"), outcome=record.get("outcome"),
+                        error=record.get("error"), started_at=_time(record.get("started_at")),
+                        finished_at=_time(record.get("finished_at")),
+                    )
+                    for record in self.executions.values()
+                ],
+                update_conflicts=True,
+                unique_fields=["instance", "key"],
+                update_fields=EXECUTION_UPDATE_FIELDS,
+            )
+        if self.removed_bookmarks:
+            Bookmark.objects.filter(instance=instance, key__in=self.removed_bookmarks).delete()
+        if self.bookmarks:
+            Bookmark.objects.bulk_create([
+                Bookmark(
+                    tenant_id=instance.tenant_id, instance=instance, key=bookmark["key"],
+                    activity_id=bookmark["activity_id"], activity_type=bookmark["activity_type"],
+                    name=bookmark["name"],
+                    hash=bookmark_hash(bookmark["name"], bookmark.get("correlation_id")),
+                    correlation_id=bookmark.get("correlation_id"),
+                    data={"kind": bookmark.get("kind"), **(bookmark.get("data") or {})},
+                    due_at=_time(bookmark.get("due_at")),
+                )
+                for bookmark in self.bookmarks.values()
+            ])
+        if self.incidents:
+            Incident.objects.bulk_create([
+                Incident(
+                    instance=instance, activity_id=incident.get("activity_id") or "",
+                    activity_type=incident.get("activity_type") or "",
+                    code=incident.get("code") or "incident", message=incident["message"],
+                    data={"expression": incident.get("expression")}
+                    if incident.get("expression") else {},
+                    created_at=_time(incident.get("timestamp")) or now,
+                )
+                for incident in self.incidents
+            ])
+        self.__init__(instance)
+        return instance
