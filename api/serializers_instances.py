@@ -78,3 +78,8 @@ class ActivityTypeSerializer(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
     properties = serializers.ListField(child=serializers.DictField())
     outcomes = serializers.ListField(child=serializers.CharField())
+
+
+class DispatchResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()

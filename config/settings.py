@@ -193,3 +193,13 @@ WEFT_SYNC_TIME_BUDGET = float(env_str("WEFT_SYNC_TIME_BUDGET", "10"))
 WEFT_HTTP_ALLOWED_HOSTS = tuple(env_list("WEFT_HTTP_ALLOWED_HOSTS"))
 # Modules imported at start for their @activity functions (besides apps' activities.py).
 WEFT_ACTIVITY_MODULES = tuple(env_list("WEFT_ACTIVITY_MODULES"))
+# Steps on the workers: a burst of inline activities per step, the lease a running step holds
+# (kept alive while it runs), how often a step may be delivered before it is poison, and how
+# long a published-but-unclaimed step waits before the sweeper publishes it again.
+WEFT_BURST_MAX_STEPS = env_int("WEFT_BURST_MAX_STEPS", 10_000)
+WEFT_BURST_TIME_BUDGET = float(env_str("WEFT_BURST_TIME_BUDGET", "5"))
+WEFT_STEP_LEASE_SECONDS = env_int("WEFT_STEP_LEASE_SECONDS", 60)
+WEFT_STEP_MAX_DELIVERIES = env_int("WEFT_STEP_MAX_DELIVERIES", 3)
+WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 330)
+WEFT_SQS_FIFO = env_bool("WEFT_SQS_FIFO", False)
+WEFT_DEFAULT_QUEUE = "workflow-tasks"

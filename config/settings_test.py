@@ -10,6 +10,7 @@ os.environ.setdefault("WEFT_CACHE_PREFIX", "weft-test")
 os.environ.setdefault("WEFT_THROTTLE_USER", "100000/min")
 os.environ.setdefault("WEFT_THROTTLE_ANON", "100000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("WEFT_ACTIVITY_MODULES", "tests.support.activities")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from config.settings import *  # noqa: F403

@@ -9,17 +9,25 @@ from workflows.models_instances import (
     JournalEntry,
     WorkflowInstance,
 )
+from workflows.models_operations import DeadLetter, WorkerProcess, WorkerState
+from workflows.models_steps import Step, StepKind, StepStatus
 from workflows.models_tenancy import Membership, Role, Tenant
 
 __all__ = [
     "ActivityExecution",
     "Bookmark",
+    "DeadLetter",
     "Incident",
     "InstanceStatus",
     "JournalEntry",
     "Membership",
     "Role",
+    "Step",
+    "StepKind",
+    "StepStatus",
     "Tenant",
+    "WorkerProcess",
+    "WorkerState",
     "WorkflowDefinition",
     "WorkflowInstance",
 ]

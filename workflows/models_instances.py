@@ -47,6 +47,8 @@ class WorkflowInstance(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # An operator's suspend: no new steps run until resumed (the status shows "suspended").
+    held = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

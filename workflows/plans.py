@@ -13,12 +13,22 @@ _plans: dict[int, WorkflowPlan] = {}
 _lock = threading.Lock()
 
 
-def plan_for(*, definition_pk: int, body: dict) -> WorkflowPlan:
+def plan_for(*, definition_pk: int, body: dict | None = None) -> WorkflowPlan:
+    """The plan of a definition version; its body is read from the database on a miss when
+    not given."""
     plan = _plans.get(definition_pk)
     if plan is None:
+        if body is None:
+            from workflows.models import WorkflowDefinition
+
+            body = WorkflowDefinition.objects.values_list("body", flat=True).get(pk=definition_pk)
         plan = compile_definition(body, default_registry())
         with _lock:
             if len(_plans) >= MAX_CACHED_PLANS:
                 _plans.clear()
             _plans[definition_pk] = plan
     return plan
+
+
+def plan_for_instance(instance) -> WorkflowPlan:
+    return plan_for(definition_pk=instance.definition_version_id)

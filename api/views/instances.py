@@ -10,6 +10,7 @@ from api.pagination import WeftPagination
 from api.serializers_instances import (
     ActivityExecutionSerializer,
     BookmarkSerializer,
+    DispatchResultSerializer,
     EventRequestSerializer,
     EventResultSerializer,
     InstanceSerializer,
@@ -22,7 +23,7 @@ from api.views.definitions import ERRORS
 from workflows.errors import InvalidInput
 from workflows.models import Role
 from workflows.selectors import instances as selectors
-from workflows.services import execution
+from workflows.services import events, execution, instances, steps
 
 
 def _paginated(view, request, queryset, serializer_class) -> Response:
@@ -60,6 +61,22 @@ class DefinitionExecuteView(TenantAPIView):
         return Response(InstanceSerializer(found).data)
 
 
+class DefinitionDispatchView(TenantAPIView):
+    required_role = Role.OPERATOR
+
+    @extend_schema(summary="Start the published version on the workers",
+                   request=StartRequestSerializer,
+                   responses={202: DispatchResultSerializer, **ERRORS})
+    def post(self, request: Request, definition_id: str) -> Response:
+        body = StartRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        instance = steps.instance_dispatch(
+            tenant=self.tenant, definition_id=definition_id, **body.validated_data
+        )
+        return Response({"id": str(instance.id), "status": instance.status},
+                        status=status.HTTP_202_ACCEPTED)
+
+
 class InstanceListView(TenantAPIView):
     @extend_schema(
         summary="List instances, newest first",
@@ -93,19 +110,40 @@ class InstanceDetailView(TenantAPIView):
     @extend_schema(summary="Delete a finished, faulted or cancelled instance",
                    responses={204: None, **ERRORS})
     def delete(self, request: Request, instance_id) -> Response:
-        execution.instance_delete(tenant=self.tenant, instance_id=instance_id)
+        instances.instance_delete(tenant=self.tenant, instance_id=instance_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InstanceCancelView(TenantAPIView):
-    required_role = Role.OPERATOR
+class _InstanceActionView(TenantAPIView):
+    """An operator action on one instance; an impossible transition is a 409."""
 
-    @extend_schema(summary="Cancel an active instance (its bookmarks and children too)",
-                   request=None, responses={200: InstanceSerializer, **ERRORS})
+    required_role = Role.OPERATOR
+    service = None
+
     def post(self, request: Request, instance_id) -> Response:
-        execution.instance_cancel(tenant=self.tenant, instance_id=instance_id)
+        type(self).service(tenant=self.tenant, instance_id=instance_id)
         return Response(InstanceSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
+
+
+def _action_view(name: str, service, summary: str) -> type:
+    view = type(name, (_InstanceActionView,), {"service": staticmethod(service)})
+    view.post = extend_schema(summary=summary, request=None,
+                              responses={200: InstanceSerializer, **ERRORS})(view.post)
+    return view
+
+
+InstanceCancelView = _action_view(
+    "InstanceCancelView", instances.instance_cancel,
+    "Cancel an active instance: pending steps, bookmarks and children too")
+InstanceSuspendView = _action_view(
+    "InstanceSuspendView", instances.instance_suspend,
+    "Hold an active instance: no new step runs until it is resumed")
+InstanceResumeView = _action_view(
+    "InstanceResumeView", instances.instance_resume, "Release a held instance")
+InstanceRetryView = _action_view(
+    "InstanceRetryView", instances.instance_retry,
+    "Run a faulted instance again from the activity that faulted")
 
 
 class InstanceJournalView(TenantAPIView):
@@ -142,7 +180,7 @@ class EventPublishView(TenantAPIView):
         body = EventRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        result = execution.event_publish(tenant=self.tenant, name=name, payload=data["payload"],
+        result = events.event_publish(tenant=self.tenant, name=name, payload=data["payload"],
                                          correlation_id=data["correlation_id"])
         return Response(result)
 
@@ -155,7 +193,7 @@ class BookmarkResumeView(TenantAPIView):
     def post(self, request: Request, bookmark_id) -> Response:
         body = ResumeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        instance = execution.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
+        instance = events.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
                                              payload=body.validated_data["payload"])
         return Response(InstanceSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance.id)).data)

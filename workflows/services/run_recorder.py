@@ -6,7 +6,7 @@ INSERT of bookmarks, one DELETE of claimed/cancelled bookmarks, one INSERT of in
 """
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
@@ -56,6 +56,14 @@ class RunRecorder:
         self.incidents += result.incidents
         self.status = result.status
         return result
+
+    def journal_note(self, message: str, data: dict | None = None) -> None:
+        """A journal line of the adapter's own (not an engine decision)."""
+        state = self.instance.state
+        state["journal_seq"] = state.get("journal_seq", 0) + 1
+        self.journal.append({"sequence": state["journal_seq"], "event": "log",
+                             "message": message, "data": data,
+                             "timestamp": datetime.now(tz=UTC).isoformat()})
 
     def flush(self, *, now: datetime) -> WorkflowInstance:
         instance = self.instance

@@ -50,3 +50,22 @@ def operator(member_client):
 def sequence(definition_id: str, activities: list, **extra) -> dict:
     return {"definition_id": definition_id, "name": definition_id,
             "root": {"type": "Sequence", "id": "main", "activities": activities}, **extra}
+
+
+def drain_steps(limit: int = 1000) -> int:
+    """Run due steps the way a worker does (through `step_run`) until none is left; returns
+    how many ran. Integration tests use it instead of a broker; e2e tests use real workers."""
+    from django.utils import timezone
+
+    from workflows.models import Step, StepStatus
+    from workflows.services.steps import step_run
+
+    ran = 0
+    while ran < limit:
+        step_id = (Step.objects.filter(status=StepStatus.PENDING, run_after__lte=timezone.now())
+                   .order_by("created_at").values_list("id", flat=True).first())
+        if step_id is None:
+            return ran
+        step_run(step_id=step_id, worker="test")
+        ran += 1
+    raise AssertionError(f"steps still pending after {limit} runs")

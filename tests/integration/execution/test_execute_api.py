@@ -1,6 +1,6 @@
 import pytest
 
-from tests.integration.execution.conftest import SPEC_EXAMPLE, sequence
+from tests.integration.execution.conftest import SPEC_EXAMPLE, drain_steps, sequence
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +37,7 @@ def test_spec_example_big_order_waits_for_the_event_then_finishes(publish, opera
                            {"correlation_id": "order-A2", "payload": {"by": "ann"}},
                            format="json").json()
     assert result["resumed"] == [instance["id"]]
+    assert drain_steps() == 1
     done = operator.get(f"/api/v1/instances/{instance['id']}/").json()
     assert (done["status"], done["output"]) == ("finished", {"decision": "approved"})
     assert operator.get(f"/api/v1/instances/{instance['id']}/bookmarks/").json()["results"] == []
@@ -48,7 +49,10 @@ def test_bookmark_resume_endpoint_and_second_resume_is_refused(publish, operator
     bookmark = operator.get(f"/api/v1/instances/{instance['id']}/bookmarks/").json()["results"][0]
     first = operator.post(f"/api/v1/bookmarks/{bookmark['id']}/resume/", {"payload": 1},
                           format="json")
-    assert first.status_code == 200 and first.json()["status"] == "finished"
+    assert first.status_code == 200
+    drain_steps()
+    done = operator.get(f"/api/v1/instances/{instance['id']}/").json()
+    assert done["status"] == "finished"
     second = operator.post(f"/api/v1/bookmarks/{bookmark['id']}/resume/", {}, format="json")
     assert second.status_code == 404
 
@@ -226,7 +230,7 @@ def test_malformed_instance_id_is_a_json_404(operator):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_step_budget_stops_with_an_incident_and_keeps_state(publish, operator, settings):
+def test_step_budget_hands_the_rest_to_the_workers(publish, operator, settings):
     settings.WEFT_SYNC_MAX_STEPS = 50
     publish({
         "definition_id": "spin", "name": "spin",
@@ -237,8 +241,15 @@ def test_step_budget_stops_with_an_incident_and_keeps_state(publish, operator, s
     })
     instance = execute(operator, "spin").json()
     assert instance["status"] == "running"
-    assert [i["code"] for i in instance["incidents"]] == ["budget_exhausted"]
+    assert instance["incidents"] == []
     assert 0 < instance["variables"]["i"] < 1000
+    journal = operator.get(f"/api/v1/instances/{instance['id']}/journal/",
+                           {"limit": 500, "offset": 0}).json()
+    assert any((e["data"] or {}).get("code") == "handed_over" for e in journal["results"]) or \
+        journal["next"]
+    assert drain_steps() >= 1
+    done = operator.get(f"/api/v1/instances/{instance['id']}/").json()
+    assert (done["status"], done["variables"]["i"]) == ("finished", 1000)
 
 
 def test_activity_types_lists_builtins_and_user_activities(operator):

@@ -1,0 +1,15 @@
+"""Celery tasks: thin adapters that call one service each."""
+
+from celery import shared_task
+
+from workflows.services.steps import step_run, steps_sweep
+
+
+@shared_task(name="weft.run_step", acks_late=True, ignore_result=True)
+def run_step(step_id: str) -> str:
+    return step_run(step_id=step_id, worker=run_step.request.hostname or "worker")
+
+
+@shared_task(name="weft.sweep_steps", ignore_result=True)
+def sweep_steps() -> dict:
+    return steps_sweep()

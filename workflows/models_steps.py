@@ -1,0 +1,66 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from workflows.models_instances import WorkflowInstance
+from workflows.models_tenancy import Tenant
+
+
+class StepKind(models.TextChoices):
+    RUN = "run", "Run queued work"
+    TASK = "task", "Run a task activity"
+    RESUME = "resume", "Resume a bookmark"
+    FAIL = "fail", "Fail a waiting activity"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+class Step(models.Model):
+    """One unit of work for a worker, and the outbox entry that gets it there.
+
+    Written in the transaction that schedules it, published to the broker after commit, and
+    re-published by the sweeper while it is pending and due (never published, broker down) or
+    running with an expired lease (its worker died). Claiming is a conditional UPDATE, so a
+    redelivered or re-published message for a step that is done or running elsewhere is a no-op.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="steps")
+    kind = models.CharField(max_length=8, choices=StepKind.choices)
+    status = models.CharField(max_length=10, choices=StepStatus.choices,
+                              default=StepStatus.PENDING)
+    queue = models.CharField(max_length=80, default="default")
+    task_key = models.CharField(max_length=64, null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    run_after = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_count = models.PositiveIntegerField(default=0)
+    deliveries = models.PositiveIntegerField(default=0, help_text="Times a worker claimed it.")
+    claimed_by = models.CharField(max_length=200, null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["run_after"], name="step_due",
+                         condition=Q(status="pending")),
+            models.Index(fields=["lease_until"], name="step_leased",
+                         condition=Q(status="running")),
+            models.Index(fields=["instance", "status"], name="step_instance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} step {self.id} ({self.status})"
