@@ -5,6 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from api.views import definitions as d
 from api.views import instances as i
 from api.views.activity_types import ActivityTypeListView
+from api.views.operations import DeadLetterListView, DeadLetterRedriveView, WorkerListView
 
 token_obtain = extend_schema_view(post=extend_schema(summary="Get an access and refresh token"))(
     TokenObtainPairView
@@ -52,4 +53,8 @@ urlpatterns = [
     path("bookmarks/<uuid:bookmark_id>/resume/", i.BookmarkResumeView.as_view(),
          name="bookmark-resume"),
     path("activity-types/", ActivityTypeListView.as_view(), name="activity-types"),
+    path("workers/", WorkerListView.as_view(), name="worker-list"),
+    path("dead-letters/", DeadLetterListView.as_view(), name="dead-letter-list"),
+    path("dead-letters/<uuid:dead_letter_id>/redrive/", DeadLetterRedriveView.as_view(),
+         name="dead-letter-redrive"),
 ]

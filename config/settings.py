@@ -181,8 +181,17 @@ from config.logs import configure_logging  # noqa: E402
 
 configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 
-# --- Celery (broker wiring arrives with distributed execution) -----------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
+# --- Celery on SQS --------------------------------------------------------------------------
+# Broker settings from AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_SQS,
+# WEFT_QUEUE_PREFIX, WEFT_SQS_* and WEFT_WORKER_PREFETCH (see docs/sqs.md); CELERY_BROKER_URL
+# overrides the URL (memory:// in unit tests). No endpoint and no AWS credentials: memory://.
+import os  # noqa: E402
+
+from runtime.sqs.config import sqs_settings  # noqa: E402
+
+WEFT_SQS = sqs_settings(os.environ)
+for _name, _value in WEFT_SQS.celery_settings().items():
+    globals()[f"CELERY_{_name.upper()}"] = _value
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- Execution ------------------------------------------------------------------------------
@@ -203,3 +212,5 @@ WEFT_STEP_MAX_DELIVERIES = env_int("WEFT_STEP_MAX_DELIVERIES", 3)
 WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 330)
 WEFT_SQS_FIFO = env_bool("WEFT_SQS_FIFO", False)
 WEFT_DEFAULT_QUEUE = "workflow-tasks"
+WEFT_WORKER_HEARTBEAT_SECONDS = float(env_str("WEFT_WORKER_HEARTBEAT_SECONDS", "5"))
+WEFT_WORKER_LOST_AFTER = env_int("WEFT_WORKER_LOST_AFTER", 30)

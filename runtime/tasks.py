@@ -13,3 +13,17 @@ def run_step(step_id: str) -> str:
 @shared_task(name="weft.sweep_steps", ignore_result=True)
 def sweep_steps() -> dict:
     return steps_sweep()
+
+
+@shared_task(name="weft.collect_dead_letters", ignore_result=True)
+def collect_dead_letters() -> int:
+    from workflows.services.dead_letters import dead_letters_collect
+
+    return dead_letters_collect()
+
+
+@shared_task(name="weft.mark_lost_workers", ignore_result=True)
+def mark_lost_workers() -> int:
+    from workflows.services.workers import workers_mark_lost
+
+    return workers_mark_lost()

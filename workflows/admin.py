@@ -83,3 +83,5 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     @admin.action(description="Retract the selected definitions")
     def retract_selected(self, request, queryset):
         self._apply(request, queryset, definition_retract, "retracted")
+
+from workflows import admin_runtime  # noqa: E402, F401  (registers the runtime models)

@@ -12,6 +12,23 @@ EXPECTED_PATHS = {
     "/api/v1/definitions/{definition_id}/retract/": {"post"},
     "/api/v1/definitions/{definition_id}/versions/": {"get"},
     "/api/v1/definitions/{definition_id}/versions/{version}/": {"get"},
+    "/api/v1/definitions/{definition_id}/execute/": {"post"},
+    "/api/v1/definitions/{definition_id}/dispatch/": {"post"},
+    "/api/v1/instances/": {"get"},
+    "/api/v1/instances/{instance_id}/": {"get", "delete"},
+    "/api/v1/instances/{instance_id}/cancel/": {"post"},
+    "/api/v1/instances/{instance_id}/suspend/": {"post"},
+    "/api/v1/instances/{instance_id}/resume/": {"post"},
+    "/api/v1/instances/{instance_id}/retry/": {"post"},
+    "/api/v1/instances/{instance_id}/journal/": {"get"},
+    "/api/v1/instances/{instance_id}/activity-executions/": {"get"},
+    "/api/v1/instances/{instance_id}/bookmarks/": {"get"},
+    "/api/v1/events/{name}/": {"post"},
+    "/api/v1/bookmarks/{bookmark_id}/resume/": {"post"},
+    "/api/v1/activity-types/": {"get"},
+    "/api/v1/workers/": {"get"},
+    "/api/v1/dead-letters/": {"get"},
+    "/api/v1/dead-letters/{dead_letter_id}/redrive/": {"post"},
 }
 
 

@@ -1,0 +1,66 @@
+"""What operators watch: worker processes and dead letters."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.pagination import WeftPagination
+from api.views.base import TenantAPIView
+from api.views.definitions import ERRORS
+from workflows.models import DeadLetter, Role, WorkerProcess
+from workflows.selectors.dead_letters import dead_letter_list
+from workflows.selectors.workers import worker_list
+from workflows.services.dead_letters import dead_letter_redrive
+
+
+class WorkerSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(source="current_state")
+    last_heartbeat = serializers.DateTimeField()
+    started = serializers.DateTimeField(source="started_at")
+
+    class Meta:
+        model = WorkerProcess
+        fields = ["name", "hostname", "pid", "queues", "started", "last_heartbeat",
+                  "steps_in_flight", "state"]
+
+
+class DeadLetterSerializer(serializers.ModelSerializer):
+    step_id = serializers.UUIDField(allow_null=True)
+    instance_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = DeadLetter
+        fields = ["id", "queue", "message_id", "task_name", "step_id", "instance_id",
+                  "receive_count", "received_at", "redriven_at", "body"]
+
+
+class WorkerListView(TenantAPIView):
+    """Workers are shared by every tenant; any member may see them."""
+
+    @extend_schema(summary="Worker processes and their heartbeats",
+                   responses={200: WorkerSerializer(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        paginator = WeftPagination()
+        page = paginator.paginate_queryset(worker_list(), request, view=self)
+        return paginator.get_paginated_response(WorkerSerializer(page, many=True).data)
+
+
+class DeadLetterListView(TenantAPIView):
+    @extend_schema(summary="Messages that reached a dead-letter queue",
+                   responses={200: DeadLetterSerializer(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        paginator = WeftPagination()
+        page = paginator.paginate_queryset(dead_letter_list(tenant=self.tenant), request,
+                                           view=self)
+        return paginator.get_paginated_response(DeadLetterSerializer(page, many=True).data)
+
+
+class DeadLetterRedriveView(TenantAPIView):
+    required_role = Role.OPERATOR
+
+    @extend_schema(summary="Re-drive a dead letter: its step runs again", request=None,
+                   responses={200: DeadLetterSerializer, **ERRORS})
+    def post(self, request: Request, dead_letter_id) -> Response:
+        letter = dead_letter_redrive(tenant=self.tenant, dead_letter_id=dead_letter_id)
+        return Response(DeadLetterSerializer(letter).data)

@@ -1,0 +1,56 @@
+"""Worker-process additions, installed on the Celery app as a bootstep:
+
+- a heartbeat thread that registers the process and reports it every few seconds (hostname,
+  pid, queues, steps in flight), since SQS offers no remote control;
+- on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`.
+"""
+
+import os
+import socket
+import threading
+
+import structlog
+from celery import bootsteps
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+logger = structlog.get_logger(__name__)
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.thread = None
+        self.stopped = threading.Event()
+        self.started_at = timezone.now()
+
+    def _report(self, worker, state: str) -> None:
+        from workflows.services.workers import worker_heartbeat
+
+        queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
+        try:
+            worker_heartbeat(name=worker.hostname, hostname=socket.gethostname(),
+                             pid=os.getpid(), queues=queues, started_at=self.started_at,
+                             state=state)
+        except Exception as exc:  # the database may be briefly away; keep beating
+            logger.warning("worker_heartbeat_failed", error=str(exc))
+        finally:
+            close_old_connections()
+
+    def start(self, worker):
+        def beat():
+            while not self.stopped.is_set():
+                self._report(worker, "online")
+                self.stopped.wait(settings.WEFT_WORKER_HEARTBEAT_SECONDS)
+
+        self.thread = threading.Thread(target=beat, name="weft-heartbeat", daemon=True)
+        self.thread.start()
+
+    def stop(self, worker):
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        self._report(worker, "stopped")
