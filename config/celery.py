@@ -1,11 +1,28 @@
-"""The Celery application. Broker wiring (SQS) is configured from settings (`CELERY_*`)."""
+"""The Celery application. Broker wiring (SQS) comes from settings (`CELERY_*`, built by
+runtime.sqs.config from the environment); see docs/sqs.md."""
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import celeryd_after_setup
+
+from runtime.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# Before any worker polls: one 503 from SQS would otherwise stop the worker (kombu 5.7.0).
+install_kombu_sqs_guard()
 
 app = Celery("weft")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@celeryd_after_setup.connect
+def _log_broker_guard(sender, instance, conf, **kwargs):
+    # Logged here because the import-time message precedes Celery's logging setup.
+    logging.getLogger("weft.sqs").info(
+        "kombu SQS receive-error guard: %s",
+        "installed" if kombu_sqs_guard_installed() else "NOT installed",
+    )

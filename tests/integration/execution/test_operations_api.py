@@ -4,11 +4,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from tests.factories import UserFactory
+from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import DeadLetter, Step, StepKind, StepStatus, WorkerProcess
 from workflows.services.steps import instance_dispatch, step_mark_dead, step_run
 from workflows.services.workers import worker_heartbeat, workers_mark_lost
-from tests.factories import UserFactory
-from tests.integration.execution.conftest import drain_steps, sequence
 
 pytestmark = pytest.mark.django_db
 
