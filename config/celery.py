@@ -17,6 +17,17 @@ install_kombu_sqs_guard()
 app = Celery("weft")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# runtime/ is not a Django app, so its tasks (weft.run_step, ...) are not found by the line above.
+app.autodiscover_tasks(["runtime"])
+
+
+def _install_worker_steps(celery_app: Celery) -> None:
+    from runtime.worker import WorkerHeartbeat
+
+    celery_app.steps["worker"].add(WorkerHeartbeat)
+
+
+_install_worker_steps(app)
 
 
 @celeryd_after_setup.connect

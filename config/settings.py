@@ -193,6 +193,15 @@ WEFT_SQS = sqs_settings(os.environ)
 for _name, _value in WEFT_SQS.celery_settings().items():
     globals()[f"CELERY_{_name.upper()}"] = _value
 CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULER = "runtime.scheduler:LockedDatabaseScheduler"
+# A takeover must not re-send a recent slot: the leader records every send at once.
+CELERY_BEAT_SYNC_EVERY = 1
+CELERY_BEAT_SCHEDULE = {
+    # The outbox sweeper: due retries, unpublished steps (broker was down), dead workers' steps.
+    "weft-sweep-steps": {"task": "weft.sweep_steps", "schedule": 1.0},
+    "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
+    "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
+}
 
 # --- Execution ------------------------------------------------------------------------------
 # Synchronous `execute/` stops (with an incident, state kept) past either budget.
@@ -210,7 +219,5 @@ WEFT_BURST_TIME_BUDGET = float(env_str("WEFT_BURST_TIME_BUDGET", "5"))
 WEFT_STEP_LEASE_SECONDS = env_int("WEFT_STEP_LEASE_SECONDS", 60)
 WEFT_STEP_MAX_DELIVERIES = env_int("WEFT_STEP_MAX_DELIVERIES", 3)
 WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 330)
-WEFT_SQS_FIFO = env_bool("WEFT_SQS_FIFO", False)
-WEFT_DEFAULT_QUEUE = "workflow-tasks"
 WEFT_WORKER_HEARTBEAT_SECONDS = float(env_str("WEFT_WORKER_HEARTBEAT_SECONDS", "5"))
 WEFT_WORKER_LOST_AFTER = env_int("WEFT_WORKER_LOST_AFTER", 30)

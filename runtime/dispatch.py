@@ -9,19 +9,13 @@ import uuid
 
 from django.conf import settings
 
-from runtime.sqs.queues import queue_name
-
-
-def broker_queue(queue: str) -> str:
-    base = settings.WEFT_DEFAULT_QUEUE if queue in ("", "default", None) else queue
-    return queue_name(base, prefix="", fifo=settings.WEFT_SQS_FIFO)
-
 
 def publish_step(*, step_id, queue: str, group_id) -> None:
     from runtime.tasks import run_step
 
-    options: dict = {"queue": broker_queue(queue)}
-    if settings.WEFT_SQS_FIFO:
+    sqs = settings.WEFT_SQS
+    options: dict = {"queue": sqs.celery_queue(queue)}
+    if sqs.fifo:
         options["MessageGroupId"] = str(group_id)
         options["MessageDeduplicationId"] = f"{step_id}:{uuid.uuid4().hex}"
     run_step.apply_async(args=[str(step_id)], **options)

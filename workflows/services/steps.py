@@ -7,6 +7,8 @@ transaction or lock, with their lease kept alive by a small thread; applying the
 the inline burst that follows) takes the instance row lock briefly.
 """
 
+import os
+import socket
 import threading
 import uuid
 from datetime import timedelta
@@ -157,7 +159,7 @@ _CLAIM_SQL = """
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
        lease_until = %s, started_at = COALESCE(started_at, %s)
  WHERE id = %s
-   AND (status = 'pending' OR (status = 'running' AND lease_until < %s))
+   AND (status = 'pending' OR (status = 'running' AND (lease_until < %s OR claimed_by = %s)))
    AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
                     WHERE i.id = workflows_step.instance_id AND i.held)
 RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, attempt,
@@ -166,16 +168,48 @@ RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, at
 """
 
 
+def claimer_id(worker: str) -> str:
+    """Who holds a step: the worker's name, this machine and this process."""
+    return f"{worker}|{socket.gethostname()}|{os.getpid()}"
+
+
+def _dead_local_claimer(step_id) -> str:
+    """The claimer of a running step when it was a process on this machine that no longer
+    exists (a worker child killed mid-step), so its lease need not be waited out; else ""."""
+    claimed_by = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING).values_list(
+        "claimed_by", flat=True).first() or ""
+    _, _, rest = claimed_by.partition("|")
+    host, _, pid = rest.partition("|")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return ""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return claimed_by
+    except PermissionError:
+        return ""
+    return ""
+
+
 def _claim(step_id, worker: str) -> Step | None:
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
     ops = connection.ops
-    params = [worker, ops.adapt_datetimefield_value(lease_until),
-              ops.adapt_datetimefield_value(now),
-              Step._meta.pk.get_db_prep_value(uuid.UUID(str(step_id)), connection),
-              ops.adapt_datetimefield_value(now)]
-    claimed = list(Step.objects.raw(_CLAIM_SQL, params))
-    return claimed[0] if claimed else None
+    pk = Step._meta.pk.get_db_prep_value(uuid.UUID(str(step_id)), connection)
+
+    def attempt(dead_claimer: str) -> Step | None:
+        params = [claimer_id(worker), ops.adapt_datetimefield_value(lease_until),
+                  ops.adapt_datetimefield_value(now), pk, ops.adapt_datetimefield_value(now),
+                  dead_claimer]
+        claimed = list(Step.objects.raw(_CLAIM_SQL, params))
+        return claimed[0] if claimed else None
+
+    step = attempt("")
+    if step is None:
+        dead = _dead_local_claimer(step_id)
+        if dead:
+            step = attempt(dead)
+    return step
 
 
 class _LeaseKeeper:

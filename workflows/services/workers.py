@@ -10,7 +10,8 @@ from workflows.models import Step, StepStatus, WorkerProcess, WorkerState
 
 def worker_heartbeat(*, name: str, hostname: str, pid: int, queues: list[str],
                      started_at: datetime, state: str = WorkerState.ONLINE) -> WorkerProcess:
-    in_flight = Step.objects.filter(status=StepStatus.RUNNING, claimed_by=name).count()
+    in_flight = Step.objects.filter(status=StepStatus.RUNNING,
+                                    claimed_by__startswith=f"{name}|").count()
     worker, _ = WorkerProcess.objects.update_or_create(
         name=name,
         defaults={"hostname": hostname, "pid": pid, "queues": queues, "started_at": started_at,

@@ -33,7 +33,7 @@ def test_heartbeat_counts_the_steps_in_flight(tenant, publish):
     publish(sequence("busy", [{"id": "a", "type": "examples.add", "input": {"a": 1, "b": 1}}]))
     instance = instance_dispatch(tenant=tenant, definition_id="busy")
     Step.objects.filter(instance=instance).update(status=StepStatus.RUNNING,
-                                                  claimed_by="celery@x")
+                                                  claimed_by="celery@x|host|123")
     worker = worker_heartbeat(name="celery@x", hostname="x", pid=1, queues=[],
                               started_at=timezone.now())
     assert worker.steps_in_flight == 1

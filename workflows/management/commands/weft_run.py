@@ -1,5 +1,9 @@
-"""`make run`: migrate, create a demo tenant and user, then run every process of the platform
-on this machine until Ctrl-C (which stops all of them)."""
+"""`make run`: the whole platform on this machine until Ctrl-C.
+
+Migrates, creates a demo tenant and user, loads the example definitions, starts a local SQS
+server when no SQS is configured (creating the queues and dead-letter queues), then runs the
+web server, a worker and beat, and stops all of them on one Ctrl-C.
+"""
 
 import os
 import signal
@@ -11,19 +15,26 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from runtime.sqs.config import sqs_settings
+from runtime.sqs.local_server import LocalSqsServer
+from runtime.sqs.queues import ensure_queues_for
+from workflows.services.examples import examples_load
 from workflows.services.tenancy import tenant_member_ensure
 
 DEMO_TENANT, DEMO_USER, DEMO_PASSWORD = "demo", "demo", "demo-password"
 
 
 class Command(BaseCommand):
-    help = "Run the whole Weft platform locally (web; worker, beat and SQS as they land)."
+    help = "Run the whole Weft platform locally: web, worker, beat and (if needed) SQS."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("WEFT_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("WEFT_PORT", "8000")))
+        parser.add_argument("--sqs-port", type=int,
+                            default=int(os.environ.get("WEFT_SQS_PORT", "9324")))
+        parser.add_argument("--concurrency", type=int, default=2)
 
-    def handle(self, *args, host, port, **options):
+    def handle(self, *args, host, port, sqs_port, concurrency, **options):
         call_command("migrate", interactive=False, verbosity=0)
         membership = tenant_member_ensure(
             tenant_slug=DEMO_TENANT, username=DEMO_USER, role="admin", password=DEMO_PASSWORD
@@ -32,28 +43,54 @@ class Command(BaseCommand):
         if not user.is_superuser:
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])
+        loaded = examples_load(tenant=membership.tenant, user=user)
+        env = dict(os.environ)
+        sqs_server = None
+        if not settings.WEFT_SQS.uses_sqs:
+            sqs_server = LocalSqsServer(port=sqs_port, log_path=settings.VAR_DIR / "sqs.log")
+            sqs_server.start()
+            env.update({"AWS_ENDPOINT_URL_SQS": sqs_server.url, "AWS_ACCESS_KEY_ID": "local",
+                        "AWS_SECRET_ACCESS_KEY": "local",
+                        "AWS_REGION": env.get("AWS_REGION", "us-east-1")})
+        ensure_queues_for(sqs_settings(env))
         base = f"http://{host}:{port}"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+        broker = sqs_server.url + " (embedded moto)" if sqs_server else env.get(
+            "AWS_ENDPOINT_URL_SQS", "AWS SQS")
         self.stdout.write(
             "\nWeft is starting.\n"
             f"  API       {base}/api/v1/\n"
             f"  Docs      {base}/api/docs/\n"
             f"  Admin     {base}/admin/\n"
             f"  Login     {DEMO_USER} / {DEMO_PASSWORD} (tenant '{DEMO_TENANT}', role admin)\n"
-            f"  Database  {database}\n"
+            f"  Database  {database}    Broker  {broker}\n"
+            f"  Examples  {', '.join(loaded) or 'already loaded'}\n"
             f"  Token     curl -s -XPOST {base}/api/v1/auth/token/ -H 'Content-Type: "
             f"application/json' -d '{{\"username\":\"{DEMO_USER}\",\"password\":"
             f"\"{DEMO_PASSWORD}\"}}'\n"
             "Press Ctrl-C to stop everything.\n"
         )
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
         processes = {
             "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency",
+                       str(concurrency), "--hostname", "worker1@%h"],
+            "beat": [*celery, "beat", "--loglevel", "INFO",
+                     "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
-        self._supervise(processes)
+        try:
+            self._supervise(processes, env)
+        finally:
+            if sqs_server is not None:
+                sqs_server.stop()
 
-    def _supervise(self, commands: dict[str, list[str]]) -> None:
-        # Our own fixed command lines, never user input.
-        running = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
+    def _supervise(self, commands: dict[str, list[str]], env: dict) -> None:
+        # Our own fixed command lines, never user input. Each child gets its own process group
+        # so that the terminal's Ctrl-C reaches only us, and we stop them in order.
+        running = {
+            name: subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603
+            for name, cmd in commands.items()
+        }
         stopping = False
 
         def stop(*_args):
@@ -73,7 +110,7 @@ class Command(BaseCommand):
             for process in running.values():
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 20
             for process in running.values():
                 try:
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -1,0 +1,1 @@
+from tests.e2e.support.fixtures import local_sqs  # noqa: F401
