@@ -64,6 +64,9 @@ class EventRequestSerializer(serializers.Serializer):
 class EventResultSerializer(serializers.Serializer):
     resumed = serializers.ListField(child=serializers.UUIDField())
     started = serializers.ListField(child=serializers.UUIDField())
+    retained = serializers.BooleanField()
+    refused = serializers.ListField(child=serializers.DictField(), required=False,
+                                    help_text="event-triggered starts refused (activation, input)")
 
 
 class ResumeRequestSerializer(serializers.Serializer):

@@ -193,12 +193,17 @@ WEFT_SQS = sqs_settings(os.environ)
 for _name, _value in WEFT_SQS.celery_settings().items():
     globals()[f"CELERY_{_name.upper()}"] = _value
 CELERY_TASK_ALWAYS_EAGER = False
+# Keep our structured JSON logs in workers and beat (Celery would reformat the root logger).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+WEFT_BEAT_STANDBY_INTERVAL = float(env_str("WEFT_BEAT_STANDBY_INTERVAL", "1.0"))
 CELERY_BEAT_SCHEDULER = "runtime.scheduler:LockedDatabaseScheduler"
 # A takeover must not re-send a recent slot: the leader records every send at once.
 CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_SCHEDULE = {
     # The outbox sweeper: due retries, unpublished steps (broker was down), dead workers' steps.
     "weft-sweep-steps": {"task": "weft.sweep_steps", "schedule": 1.0},
+    # Durable timers: due bookmarks are claimed and resumed on the workers.
+    "weft-fire-due-timers": {"task": "weft.fire_due_timers", "schedule": 1.0},
     "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
 }
@@ -221,3 +226,7 @@ WEFT_STEP_MAX_DELIVERIES = env_int("WEFT_STEP_MAX_DELIVERIES", 3)
 WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 330)
 WEFT_WORKER_HEARTBEAT_SECONDS = float(env_str("WEFT_WORKER_HEARTBEAT_SECONDS", "5"))
 WEFT_WORKER_LOST_AFTER = env_int("WEFT_WORKER_LOST_AFTER", 30)
+# Due timers claimed per transaction by the every-second beat task.
+WEFT_TIMER_BATCH_SIZE = env_int("WEFT_TIMER_BATCH_SIZE", 500)
+# HTTP endpoints (/hooks/): how long a request waits for WriteHttpResponse before a 202.
+WEFT_HOOK_WAIT_SECONDS = float(env_str("WEFT_HOOK_WAIT_SECONDS", "10"))

@@ -10,13 +10,15 @@ os.environ.setdefault("WEFT_CACHE_PREFIX", "weft-test")
 os.environ.setdefault("WEFT_THROTTLE_USER", "100000/min")
 os.environ.setdefault("WEFT_THROTTLE_ANON", "100000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-# Never the real AWS from a developer's environment: integration tests need no broker. The
-# end-to-end tests' processes get a local SQS server's endpoint instead.
-if not os.environ.get("AWS_ENDPOINT_URL_SQS"):
-    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("WEFT_ACTIVITY_MODULES", "tests.support.activities")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
+
+# Never the real AWS from a developer's environment: integration tests need no broker. (Set
+# here, not in os.environ, where Celery would let it override every app of the process.) The
+# end-to-end tests' processes get a local SQS server's endpoint instead.
+if not os.environ.get("AWS_ENDPOINT_URL_SQS"):
+    CELERY_BROKER_URL = "memory://"

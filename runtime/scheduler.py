@@ -242,7 +242,8 @@ class LockedDatabaseScheduler(DatabaseScheduler):
         self._heap = None
         self._close_lock_connection()
         log = logger.info if reason == "shutdown" else logger.warning
-        log("beat_leader_stepped_down", reason=reason, error=error, lock_key=self.lock_key)
+        lock_key = self.lock_key if self._locking else None
+        log("beat_leader_stepped_down", reason=reason, error=error, lock_key=lock_key)
 
     def _close_lock_connection(self) -> None:
         # Closing the session releases the lock; pg_advisory_unlock would need a live server.

@@ -27,3 +27,17 @@ def mark_lost_workers() -> int:
     from workflows.services.workers import workers_mark_lost
 
     return workers_mark_lost()
+
+
+@shared_task(name="weft.fire_trigger", ignore_result=True)
+def fire_trigger(trigger_id: int) -> str:
+    from workflows.services.triggers import trigger_fire
+
+    return trigger_fire(trigger_id=trigger_id)
+
+
+@shared_task(name="weft.fire_due_timers", ignore_result=True)
+def fire_due_timers() -> int:
+    from workflows.services.timers import timers_fire_due
+
+    return timers_fire_due()

@@ -12,22 +12,34 @@ from workflows.models_instances import (
 from workflows.models_operations import DeadLetter, WorkerProcess, WorkerState
 from workflows.models_steps import Step, StepKind, StepStatus
 from workflows.models_tenancy import Membership, Role, Tenant
+from workflows.models_triggers import (
+    ApiToken,
+    RetainedEvent,
+    TriggerFire,
+    TriggerType,
+    WorkflowTrigger,
+)
 
 __all__ = [
     "ActivityExecution",
+    "ApiToken",
     "Bookmark",
     "DeadLetter",
     "Incident",
     "InstanceStatus",
     "JournalEntry",
     "Membership",
+    "RetainedEvent",
     "Role",
     "Step",
     "StepKind",
     "StepStatus",
     "Tenant",
+    "TriggerFire",
+    "TriggerType",
     "WorkerProcess",
     "WorkerState",
     "WorkflowDefinition",
     "WorkflowInstance",
+    "WorkflowTrigger",
 ]

@@ -49,6 +49,8 @@ class WorkflowInstance(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # An operator's suspend: no new steps run until resumed (the status shows "suspended").
     held = models.BooleanField(default=False)
+    # What WriteHttpResponse answered, for the HTTP request that started or resumed it.
+    http_response = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,9 +1,10 @@
-"""Three real beat processes share one PostgreSQL advisory lock: only the leader sends, and when
-it dies (SIGKILL) or loses its lock session (pg_terminate_backend) another takes over without
-sending a slot twice and without skipping one.
+"""Real beat processes share one PostgreSQL advisory lock: only the leader sends, and when it
+dies (SIGKILL, SIGTERM) or loses its lock session (pg_terminate_backend) another takes over
+without sending a slot twice and without skipping one.
 
 What is observed is what the beats published: a periodic task every 2 s goes to the local SQS
-server, which stamps each message's SentTimestamp; Celery's `origin` header names the sender.
+server, which stamps each message's SentTimestamp (Celery's `origin` header names the sender),
+and when each beat decided to send, from its log.
 """
 
 from __future__ import annotations

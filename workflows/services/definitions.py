@@ -9,7 +9,8 @@ from django.utils import timezone
 from runtime.engine import validate_definition
 from workflows.definition_cache import cached_published_invalidate_on_commit
 from workflows.errors import Conflict, InvalidInput, NotFound
-from workflows.models import Tenant, WorkflowDefinition
+from workflows.models import InstanceStatus, Tenant, WorkflowDefinition, WorkflowInstance
+from workflows.services.triggers import triggers_index, triggers_remove
 
 # Path segments under definitions/ that are actions, so they cannot be definition ids.
 RESERVED_DEFINITION_IDS = frozenset({"validate"})
@@ -155,6 +156,7 @@ def definition_publish(*, tenant: Tenant, user, definition_id: str) -> WorkflowD
     latest.is_published = True
     latest.published_at = timezone.now()
     latest.save(update_fields=["is_published", "published_at", "updated_at"])
+    triggers_index(definition=latest)
     cached_published_invalidate_on_commit(tenant.pk, definition_id)
     return latest
 
@@ -168,6 +170,7 @@ def definition_retract(*, tenant: Tenant, user, definition_id: str) -> WorkflowD
                        code="not_published")
     published.is_published = False
     published.save(update_fields=["is_published", "updated_at"])
+    triggers_remove(tenant=tenant, definition_id=definition_id)
     cached_published_invalidate_on_commit(tenant.pk, definition_id)
     return versions[0] if versions[0].pk != published.pk else published
 
@@ -175,5 +178,10 @@ def definition_retract(*, tenant: Tenant, user, definition_id: str) -> WorkflowD
 @transaction.atomic
 def definition_delete(*, tenant: Tenant, user, definition_id: str) -> None:
     versions = _locked_versions(tenant, definition_id)
+    if WorkflowInstance.objects.filter(tenant=tenant, definition_id=definition_id,
+                                       status__in=InstanceStatus.active()).exists():
+        raise Conflict(f"Definition '{definition_id}' has active instances; cancel them first.",
+                       code="definition_in_use")
+    triggers_remove(tenant=tenant, definition_id=definition_id)
     WorkflowDefinition.objects.filter(pk__in=[v.pk for v in versions]).delete()
     cached_published_invalidate_on_commit(tenant.pk, definition_id)

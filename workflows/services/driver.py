@@ -180,8 +180,10 @@ class InstanceDriver:
         elif kind == "start_child":
             self._start_child(effect)
         elif kind == "http_response":
-            self.instance.state.setdefault("http_responses", []).append(
-                {key: effect.get(key) for key in ("status", "headers", "body")})
+            # The first answer wins, as for a real HTTP exchange.
+            if self.instance.http_response is None:
+                self.instance.http_response = {key: effect.get(key)
+                                                for key in ("status", "headers", "body")}
 
     def _start_child(self, effect: dict) -> None:
         from workflows.selectors.definitions import definition_get_published
@@ -225,7 +227,11 @@ class InstanceDriver:
         from workflows.services.steps import steps_publish_on_commit
 
         now = timezone.now()
+        new_event_waits = [b["key"] for b in self.recorder.bookmarks.values()
+                           if b.get("kind") == "event"]
         instance = self.recorder.flush(now=now)
+        if new_event_waits:
+            self.steps += _retained_events_for(instance, new_event_waits)
         # Steps left pending for an instance that has ended are discarded when they run; only
         # tasks the engine disowned are cancelled here, so that no worker starts them.
         if instance.status in (InstanceStatus.FINISHED, InstanceStatus.FAULTED,
@@ -253,6 +259,18 @@ class InstanceDriver:
                                      update_fields=STEP_UPSERT_FIELDS)
         steps_publish_on_commit([s for s in self.steps if s.published_at is not None])
         return instance
+
+
+def _retained_events_for(instance: WorkflowInstance, keys: list[str]) -> list[Step]:
+    from workflows.services.events import retained_event_claim
+
+    steps = []
+    for bookmark in Bookmark.objects.filter(instance=instance, key__in=keys).select_related(
+            "instance"):
+        step = retained_event_claim(bookmark)
+        if step is not None:
+            steps.append(step)
+    return steps
 
 
 def error_of(exc: BaseException, attempt: int) -> dict:
