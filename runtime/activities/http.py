@@ -23,6 +23,8 @@ class HttpEndpoint(Activity):
         PropertySpec("path", "string", required=True, dynamic=False,
                      description="route under /hooks/{tenant}/, may hold {parameters}"),
         PropertySpec("methods", "array", dynamic=False, default=["POST"]),
+        PropertySpec("authorize", "boolean", dynamic=False, default=False,
+                     description="require a tenant API token or a member's access token"),
     )
 
     def prepare(self, raw, node_path, cx):
@@ -38,12 +40,14 @@ class HttpEndpoint(Activity):
 
     def trigger_properties(self, node) -> dict:
         return {"path": normalise_path(node.literals["path"]),
-                "methods": [m.upper() for m in node.literals["methods"]]}
+                "methods": [m.upper() for m in node.literals["methods"]],
+                "authorize": bool(node.literals.get("authorize"))}
 
     def execute(self, ctx) -> None:
         path = normalise_path(ctx.props["path"])
         methods = [m.upper() for m in ctx.props["methods"]]
-        ctx.bookmark(kind="http", name=path, data={"path": path, "methods": methods})
+        ctx.bookmark(kind="http", name=path, data={"path": path, "methods": methods,
+                                                   "authorize": bool(ctx.props["authorize"])})
 
 
 def normalise_path(path: str) -> str:

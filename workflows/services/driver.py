@@ -179,11 +179,10 @@ class InstanceDriver:
             self.events.append(effect)
         elif kind == "start_child":
             self._start_child(effect)
-        elif kind == "http_response":
+        elif kind == "http_response" and self.instance.http_response is None:
             # The first answer wins, as for a real HTTP exchange.
-            if self.instance.http_response is None:
-                self.instance.http_response = {key: effect.get(key)
-                                                for key in ("status", "headers", "body")}
+            self.instance.http_response = {key: effect.get(key)
+                                            for key in ("status", "headers", "body")}
 
     def _start_child(self, effect: dict) -> None:
         from workflows.selectors.definitions import definition_get_published

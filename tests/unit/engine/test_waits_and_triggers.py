@@ -94,7 +94,8 @@ def test_http_endpoint_wait_bookmarks_path_and_methods_and_outputs_the_request()
                               log("l", expr("result['route']['id']")))))
     bookmark = _only_bookmark(d.run())
     assert bookmark["kind"] == "http"
-    assert bookmark["data"] == {"path": "orders/{id}", "methods": ["POST", "PUT"]}
+    assert bookmark["data"] == {"path": "orders/{id}", "methods": ["POST", "PUT"],
+                                "authorize": False}
     request = {"method": "POST", "path": "orders/5", "route": {"id": "5"}, "query": {},
                "headers": {}, "body": None}
     d.resume(bookmark["key"], request)
@@ -157,7 +158,8 @@ def test_plan_lists_triggers_with_their_literal_properties():
     triggers = {t.activity_id: t.as_dict() for t in plan.triggers}
     assert triggers["on-event"] == {"activity_id": "on-event", "type": "Event",
                                     "properties": {"event": "go"}}
-    assert triggers["on-http"]["properties"] == {"path": "go", "methods": ["POST"]}
+    assert triggers["on-http"]["properties"] == {"path": "go", "methods": ["POST"],
+                                                 "authorize": False}
 
 
 def test_trigger_activity_completes_at_once_with_the_trigger_payload():

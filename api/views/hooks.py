@@ -1,0 +1,40 @@
+"""`ANY /hooks/{tenant}/{path}`: HTTP-endpoint triggers and waits (outside /api/v1/)."""
+
+import json
+
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from api.errors import error_body
+from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, WeftError
+from workflows.services.hooks import HookRequest, MethodNotAllowed, hook_handle
+
+_STATUS = {InvalidInput: 400, Forbidden: 401, NotFound: 404, MethodNotAllowed: 405,
+           Conflict: 409}
+_SKIPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+@csrf_exempt
+def hook(request, tenant: str, path: str = "") -> HttpResponse:
+    hook_request = HookRequest(
+        method=request.method, path=path,
+        query={key: request.GET.get(key) for key in request.GET},
+        headers={k.lower(): v for k, v in request.headers.items()
+                 if k.lower() not in _SKIPPED_HEADERS},
+        body=request.body, content_type=request.content_type or "",
+        authorization=request.headers.get("Authorization", ""),
+    )
+    try:
+        answer = hook_handle(tenant_slug=tenant, path=path, request=hook_request)
+    except WeftError as exc:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        return JsonResponse(error_body(exc.code, exc.message, exc.details), status=status)
+    if isinstance(answer.body, str):
+        response = HttpResponse(answer.body, status=answer.status,
+                                content_type="text/plain; charset=utf-8")
+    else:
+        response = HttpResponse(json.dumps(answer.body), status=answer.status,
+                                content_type="application/json")
+    for name, value in (answer.headers or {}).items():
+        response[str(name)] = str(value)
+    return response

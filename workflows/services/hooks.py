@@ -1,0 +1,195 @@
+"""HTTP endpoints: `ANY /hooks/{tenant}/{path}`.
+
+A request that matches a published `HttpEndpoint` trigger starts the workflow and runs it here,
+synchronously, within the hook's wait bound; the answer is what `WriteHttpResponse` wrote. A
+request that matches an `HttpEndpoint` a running instance waits on (same route, same
+correlation id) resumes that instance here. If no answer comes in time, the caller gets 202
+with the instance id and the workers carry on.
+
+The request's correlation id is, in this order: a path parameter named `correlation_id`, the
+`correlation_id` query parameter, or the only path parameter of the route.
+"""
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from runtime import engine
+from workflows.errors import Forbidden, InvalidInput, NotFound, WeftError
+from workflows.models import (
+    ApiToken,
+    Bookmark,
+    InstanceStatus,
+    Tenant,
+    TriggerType,
+    WorkflowInstance,
+    WorkflowTrigger,
+)
+from workflows.plans import plan_for_instance
+from workflows.selectors.definitions import definition_get_published
+from workflows.services.driver import InstanceDriver
+from workflows.services.instances import instance_create, instance_lock
+
+
+class MethodNotAllowed(WeftError):
+    code = "method_not_allowed"
+
+
+@dataclass
+class HookRequest:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+    content_type: str
+    authorization: str = ""
+
+
+@dataclass
+class HookAnswer:
+    status: int
+    body: object = None
+    headers: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1024)
+def _route(pattern: str) -> re.Pattern:
+    parts = []
+    for segment in pattern.split("/"):
+        match = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", segment)
+        parts.append(f"(?P<{match.group(1)}>[^/]+)" if match else re.escape(segment))
+    return re.compile("^" + "/".join(parts) + "$")
+
+
+def _parse_body(request: HookRequest):
+    if not request.body:
+        return None
+    if "json" in request.content_type:
+        try:
+            return json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"The body is not valid JSON: {exc}",
+                               errors=[{"path": "body", "message": str(exc)}],
+                               code="malformed_request") from exc
+    return request.body.decode("utf-8", errors="replace")
+
+
+def _correlation(route: dict, query: dict) -> str | None:
+    if route.get("correlation_id"):
+        return route["correlation_id"]
+    if query.get("correlation_id"):
+        return query["correlation_id"]
+    return next(iter(route.values())) if len(route) == 1 else None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _authorize(tenant: Tenant, request: HookRequest) -> None:
+    scheme, _, token = request.authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Forbidden("This endpoint needs 'Authorization: Bearer <API token>'.",
+                        code="not_authenticated")
+    found = ApiToken.objects.filter(tenant=tenant, token_hash=token_hash(token))
+    if not found.update(last_used_at=timezone.now()):
+        raise Forbidden("Unknown API token for this tenant.", code="authentication_failed")
+
+
+def _payload(request: HookRequest, path: str, route: dict, body) -> dict:
+    return {"method": request.method, "path": path, "route": route, "query": request.query,
+            "headers": request.headers, "body": body}
+
+
+def hook_handle(*, tenant_slug: str, path: str, request: HookRequest) -> HookAnswer:
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        raise NotFound("No such endpoint.")
+    path = path.strip("/")
+    body = _parse_body(request)
+    method_mismatch = False
+    for trigger in WorkflowTrigger.objects.filter(tenant=tenant, type=TriggerType.HTTP):
+        match = _route(trigger.key).match(path)
+        if match is None:
+            continue
+        if request.method not in trigger.properties.get("methods", ["POST"]):
+            method_mismatch = True
+            continue
+        if trigger.properties.get("authorize"):
+            _authorize(tenant, request)
+        route = match.groupdict()
+        return _start(tenant, trigger, _payload(request, path, route, body),
+                      correlation_id=_correlation(route, request.query),
+                      body_input=body if isinstance(body, dict) else {})
+    for bookmark in Bookmark.objects.filter(tenant=tenant, data__kind="http"):
+        match = _route(bookmark.name).match(path)
+        if match is None:
+            continue
+        if request.method not in bookmark.data.get("methods", ["POST"]):
+            method_mismatch = True
+            continue
+        route = match.groupdict()
+        correlation_id = _correlation(route, request.query)
+        if bookmark.correlation_id and bookmark.correlation_id != correlation_id:
+            continue
+        if bookmark.data.get("authorize"):
+            _authorize(tenant, request)
+        return _resume(tenant, bookmark, _payload(request, path, route, body))
+    if method_mismatch:
+        raise MethodNotAllowed(f"{request.method} is not accepted here.")
+    raise NotFound("No such endpoint.")
+
+
+def _answer_or_wait(instance: WorkflowInstance, deadline: float) -> HookAnswer:
+    """The instance's HTTP answer, waiting (bounded) while the workers run it."""
+    while True:
+        if instance.http_response is not None:
+            answer = instance.http_response
+            return HookAnswer(status=answer.get("status") or 200, body=answer.get("body"),
+                              headers=answer.get("headers") or {})
+        if instance.status not in InstanceStatus.active() or time.monotonic() >= deadline:
+            return HookAnswer(status=202, body={"id": str(instance.id),
+                                                "status": instance.status})
+        time.sleep(0.05)
+        instance = WorkflowInstance.objects.only("id", "status", "http_response").get(
+            pk=instance.pk)
+
+
+def _start(tenant, trigger: WorkflowTrigger, payload: dict, *, correlation_id, body_input):
+    deadline = time.monotonic() + settings.WEFT_HOOK_WAIT_SECONDS
+    with transaction.atomic():
+        published = definition_get_published(tenant=tenant, definition_id=trigger.definition_id)
+        instance, plan = instance_create(
+            tenant=tenant, published=published, raw_input=body_input,
+            correlation_id=correlation_id,
+            trigger={"activity_id": trigger.activity_id, "payload": payload})
+        driver = InstanceDriver(instance, plan, inline=True)
+        driver.budget.deadline = min(driver.budget.deadline, deadline)
+        driver.drive(engine.run(plan, instance.state, now=timezone.now(), max_steps=1000))
+        driver.finish()
+    return _answer_or_wait(instance, deadline)
+
+
+def _resume(tenant, bookmark: Bookmark, payload: dict) -> HookAnswer:
+    deadline = time.monotonic() + settings.WEFT_HOOK_WAIT_SECONDS
+    with transaction.atomic():
+        instance = instance_lock(tenant, bookmark.instance_id)
+        if not Bookmark.objects.filter(pk=bookmark.pk).delete()[0]:
+            raise NotFound("No such endpoint.")
+        instance.http_response = None  # this request waits for its own answer
+        plan = plan_for_instance(instance)
+        driver = InstanceDriver(instance, plan, inline=True)
+        driver.budget.deadline = min(driver.budget.deadline, deadline)
+        driver.drive(engine.resume_bookmark(plan, instance.state, bookmark_key=bookmark.key,
+                                            payload=payload, now=timezone.now(),
+                                            max_steps=1000))
+        driver.finish()
+    return _answer_or_wait(instance, deadline)
