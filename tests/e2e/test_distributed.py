@@ -139,7 +139,7 @@ def test_kill_9_of_a_worker_mid_step_loses_nothing_and_effects_happen_once(
         wait_until(lambda: all_finished(ids), timeout=120, what="all finished after the kill")
         keys = {f"{i}:" for i in ids}
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT idempotency_key, runs FROM {EFFECTS_TABLE}")  # noqa: S608
+            cursor.execute(f"SELECT idempotency_key, runs FROM {EFFECTS_TABLE}")
             rows = [r for r in cursor.fetchall() if any(r[0].startswith(k) for k in keys)]
         assert len(rows) == 24  # two effects per workflow, each exactly once
         assert max(runs for _, runs in rows) >= 2  # and some ran again after the kill

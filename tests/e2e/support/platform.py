@@ -64,7 +64,8 @@ class WebServer:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"web server did not start:\n{self.log_path.read_text()[-3000:]}")
+                log = self.log_path.read_text()[-3000:]
+                raise RuntimeError(f"web server did not start:\n{log}")
             time.sleep(0.2)
 
     @property

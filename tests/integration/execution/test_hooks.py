@@ -86,7 +86,8 @@ def test_http_wait_in_the_middle_is_resumed_by_a_request_with_its_correlation(te
          "methods": ["POST"]},
         {"id": "reply", "type": "WriteHttpResponse", "status": 200,
          "body": {"expr": "{'approved': result.body.ok}"}},
-        {"id": "out", "type": "SetOutput", "output": "ok", "value": {"expr": "outputs.ask.body.ok"}},
+        {"id": "out", "type": "SetOutput", "output": "ok",
+         "value": {"expr": "outputs.ask.body.ok"}},
     ], outputs=[{"name": "ok", "type": "boolean"}]))
     waiting = instance_dispatch(tenant=tenant, definition_id="approval", correlation_id="A-1")
     other = instance_dispatch(tenant=tenant, definition_id="approval", correlation_id="B-2")
