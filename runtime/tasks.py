@@ -10,6 +10,12 @@ def run_step(step_id: str) -> str:
     return step_run(step_id=step_id, worker=run_step.request.hostname or "worker")
 
 
+@shared_task(name="weft.run_steps", acks_late=True, ignore_result=True)
+def run_steps(step_ids: list[str]) -> list[str]:
+    worker = run_steps.request.hostname or "worker"
+    return [step_run(step_id=step_id, worker=worker) for step_id in step_ids]
+
+
 @shared_task(name="weft.sweep_steps", ignore_result=True)
 def sweep_steps() -> dict:
     return steps_sweep()

@@ -20,6 +20,7 @@ from workflows.models import DeadLetter, InstanceStatus, Step, StepStatus, Tenan
 
 logger = structlog.get_logger(__name__)
 RUN_STEP_TASK = "weft.run_step"
+RUN_STEPS_TASK = "weft.run_steps"
 
 
 def _client(settings_):
@@ -63,6 +64,10 @@ def _record(queue: str, letter: dict):
     step = None
     if message.get("task") == RUN_STEP_TASK and args:
         step = Step.objects.filter(pk=args[0]).only("id", "tenant_id", "instance_id").first()
+    elif message.get("task") == RUN_STEPS_TASK and args and args[0]:
+        # A shared message: each of its steps that never finished is accounted for.
+        step = (Step.objects.filter(pk__in=args[0]).exclude(status=StepStatus.DONE)
+                .only("id", "tenant_id", "instance_id").first())
     sent = letter["attributes"].get("SentTimestamp")
     DeadLetter.objects.get_or_create(
         message_id=letter["message_id"],

@@ -73,17 +73,29 @@ def steps_publish_on_commit(steps: list[Step]) -> None:
 
 
 def steps_publish(steps: list[tuple]) -> None:
-    """Send one message per step. A failure leaves the step unpublished for the sweeper:
-    a broker outage delays work, it never loses it."""
-    from runtime.dispatch import publish_step
+    """Send the steps to the broker. A few steps (a fork's branches) get one message each, so
+    that idle workers take them in parallel; many at once (a thousand timers due in the same
+    second, a sweep after an outage) go in messages of up to `WEFT_STEPS_PER_MESSAGE`, which
+    keeps the queue short (a deep queue slows every receive). A failure leaves the steps
+    unpublished for the sweeper: a broker outage delays work, it never loses it."""
+    from runtime.dispatch import publish_step, publish_steps
 
     failed = []
-    for step_id, queue, instance_id in steps:
+    per_message = settings.WEFT_STEPS_PER_MESSAGE
+    if len(steps) <= settings.WEFT_STEPS_SINGLE_MESSAGES:
+        batches = [[step] for step in steps]
+    else:
+        batches = [steps[i:i + per_message] for i in range(0, len(steps), per_message)]
+    for batch in batches:
         try:
-            publish_step(step_id=step_id, queue=queue, group_id=instance_id)
+            if len(batch) == 1:
+                step_id, queue, instance_id = batch[0]
+                publish_step(step_id=step_id, queue=queue, group_id=instance_id)
+            else:
+                publish_steps(step_ids=[step_id for step_id, _, _ in batch], queue=batch[0][1])
         except Exception as exc:
-            failed.append(step_id)
-            logger.warning("step_publish_failed", step_id=str(step_id), error=str(exc))
+            failed += [step_id for step_id, _, _ in batch]
+            logger.warning("step_publish_failed", steps=len(batch), error=str(exc))
     if failed:
         Step.objects.filter(pk__in=failed, status=StepStatus.PENDING).update(published_at=None)
 
