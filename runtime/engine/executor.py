@@ -13,8 +13,10 @@ from runtime.engine.context import DONE, ActivityContext, ActivityError
 from runtime.engine.expressions import ExpressionEvaluationError
 from runtime.engine.results import TERMINAL, RunResult
 from runtime.engine.tasks import DEFAULT_RETRY_POLICY, TaskRequest
+from runtime.engine.values import json_safe
 
 _CLONE_TYPES = (dict, list)
+_PLAIN = (str, int, bool, type(None))  # floats go through json_safe (NaN, inf)
 
 
 def clone(value):
@@ -24,6 +26,17 @@ def clone(value):
     if isinstance(value, list):
         return [clone(v) if isinstance(v, _CLONE_TYPES) else v for v in value]
     return value
+
+
+def _state_value(name: str, value, source):
+    """An evaluated property as the state may hold it: plain JSON, never an alias of the
+    state itself (an expression like `variables` returns the live dict)."""
+    if type(value) in _PLAIN:
+        return value
+    try:
+        return json_safe(value)
+    except ValueError as exc:
+        raise ActivityError(f"{name}: {exc}", code="invalid_value", expression=source) from exc
 
 
 class Run:
@@ -140,8 +153,8 @@ class Run:
                 props[name] = clone(props[name])
             if node.dynamic:
                 names = self.names_for(frame)
-                for name, evaluate, _source in node.dynamic:
-                    props[name] = evaluate(names)
+                for name, evaluate, source in node.dynamic:
+                    props[name] = _state_value(name, evaluate(names), source)
             record["input"] = props
             trigger = self.state.get("trigger")
             if trigger is not None and node.is_trigger and trigger["activity_id"] == node.id:
@@ -168,9 +181,9 @@ class Run:
         return names
 
     def evaluate_property(self, frame: dict, node, name: str):
-        for prop, evaluate, _source in node.dynamic:
+        for prop, evaluate, source in node.dynamic:
             if prop == name:
-                return evaluate(self.names_for(frame))
+                return _state_value(name, evaluate(self.names_for(frame)), source)
         value = node.literals.get(name)
         return clone(value) if isinstance(value, _CLONE_TYPES) else value
 

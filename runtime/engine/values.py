@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 VALUE_TYPES = ("string", "number", "integer", "boolean", "object", "array", "any")
 
@@ -76,3 +77,29 @@ def parse_duration(value) -> timedelta:
     raise ValueError(
         f"invalid duration {value!r}: use seconds or ISO-8601 like PT5M (no years/months)"
     )
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+MAX_JSON_DEPTH = 64
+
+
+def json_safe(value, _depth: int = 0):
+    """A fresh, plain-JSON copy of an evaluated value, for the state.
+
+    Expressions may return objects of the state itself (`variables`, `input`): storing those
+    as-is would alias or even nest the state in itself. Dates become ISO strings, tuples lists;
+    anything else that JSON cannot hold is an error (an incident for the activity).
+    """
+    if isinstance(value, _JSON_SCALARS):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a JSON number")
+        return value
+    if _depth >= MAX_JSON_DEPTH:
+        raise ValueError(f"value nests deeper than {MAX_JSON_DEPTH} levels (or contains itself)")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, _depth + 1) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise ValueError(f"a {type(value).__name__} is not a JSON value")
