@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views.health import healthz, readyz
+from api.views.health import healthz, metrics, readyz
 from api.views.hooks import hook
 
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("hooks/<slug:tenant>/<path:path>", hook, name="hook"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 handler400 = "api.errors.handler400"

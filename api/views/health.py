@@ -4,8 +4,9 @@ import uuid
 
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 @require_GET
@@ -35,3 +36,9 @@ def readyz(request) -> JsonResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
+
+
+@require_GET
+def metrics(request) -> HttpResponse:
+    """Prometheus metrics of this process (cache hits and misses, ...)."""
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

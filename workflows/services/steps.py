@@ -280,11 +280,21 @@ def _call_with_timeout(function, timeout: float | None):
 
 
 def step_run(*, step_id, worker: str = "inline") -> str:
-    """Run one step. Returns what happened (for logs and tests)."""
+    """Run one step. Returns what happened (for logs and tests). Every log line written while
+    it runs carries the step, its instance, definition and correlation id."""
     step = _claim(step_id, worker)
     if step is None:
         return "skipped"
-    log = logger.bind(step_id=str(step.id), instance_id=str(step.instance_id), kind=step.kind)
+    context = {"step_id": str(step.id), "instance_id": str(step.instance_id)}
+    if step.kind == StepKind.TASK:
+        context.update(definition_id=step.payload.get("definition_id"),
+                       correlation_id=step.payload.get("correlation_id"))
+    with structlog.contextvars.bound_contextvars(**context):
+        return _run_claimed(step)
+
+
+def _run_claimed(step: Step) -> str:
+    log = logger.bind(kind=step.kind)
     if step.deliveries > settings.WEFT_STEP_MAX_DELIVERIES:
         step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries - 1} times "
                                                "without finishing")

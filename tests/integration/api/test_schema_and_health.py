@@ -74,3 +74,12 @@ def test_method_not_allowed_is_in_the_error_format(editor):
     response = editor.patch("/api/v1/definitions/", {}, format="json")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_metrics_expose_the_definition_cache_counters(anonymous, editor):
+    editor.post("/api/v1/definitions/", {"name": "m", "root": {"type": "WriteLine", "id": "w",
+                                                               "text": "x"}}, format="json")
+    editor.post("/api/v1/definitions/m/publish/")
+    editor.post("/api/v1/definitions/m/execute/", {}, format="json")
+    body = anonymous.get("/metrics").content.decode()
+    assert "weft_definition_cache_requests_total" in body
