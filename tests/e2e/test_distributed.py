@@ -246,3 +246,53 @@ def test_sigterm_finishes_the_running_step_and_takes_no_new_one(make_tenant, e2e
         assert WorkerProcess.objects.get(name__startswith="graceful-").state == "stopped"
     finally:
         stop_worker(worker, signal.SIGKILL, timeout=2)
+
+
+def test_options_queue_routes_a_definitions_steps_to_dedicated_workers(make_tenant, e2e_env,
+                                                                       workers):
+    from workflows.models import Step
+
+    dedicated = start_worker(e2e_env, "dedicated", queues=["priority"])
+    try:
+        _, api = make_tenant()
+        body = fork_workflow("urgent")
+        body["options"] = {"queue": "priority"}
+        publish_definition(api, body)
+        ids = [api.post("/definitions/urgent/dispatch/", {"input": {"n": n}}).json()["id"]
+               for n in range(5)]
+        wait_until(lambda: all_finished(ids), timeout=60, what="routed workflows finished")
+        claimers = set(Step.objects.filter(instance_id__in=ids).values_list("claimed_by",
+                                                                            flat=True))
+        assert claimers and all(c.startswith("dedicated-") for c in claimers), claimers
+    finally:
+        stop_all([dedicated])
+
+
+def test_fifo_queues_run_workflows_with_a_group_per_instance(make_tenant, e2e_env, local_sqs):
+    from tests.e2e.support.fixtures import sqs_client, unique_prefix
+    from tests.e2e.support.platform import WebServer
+    from tests.e2e.support.platform import start_beat as beat_process
+
+    fifo_env = {**e2e_env, "WEFT_SQS_FIFO": "1", "WEFT_QUEUE_PREFIX": unique_prefix()}
+    ensure_test_queues(fifo_env)
+    names = [url.rsplit("/", 1)[1] for url in sqs_client(fifo_env).list_queues(
+        QueueNamePrefix=fifo_env["WEFT_QUEUE_PREFIX"])["QueueUrls"]]
+    assert names and all(name.endswith(".fifo") for name in names), names
+    web = WebServer(fifo_env)
+    processes = [start_worker(fifo_env, "fifo-a"), start_worker(fifo_env, "fifo-b"),
+                 beat_process(fifo_env)]
+    try:
+        from tests.e2e.support.platform import Api
+        from workflows.services.tenancy import tenant_member_ensure
+
+        tenant, _ = make_tenant()
+        tenant_member_ensure(tenant_slug=tenant.slug, username=f"{tenant.slug}-fifo",
+                             role="editor", password="pw-fifo-123456")
+        api = Api(web.url, f"{tenant.slug}-fifo", "pw-fifo-123456")
+        publish_definition(api, fork_workflow("fifo-fan"))
+        ids = [api.post("/definitions/fifo-fan/dispatch/", {"input": {"n": n}}).json()["id"]
+               for n in range(10)]
+        wait_until(lambda: all_finished(ids), timeout=90, what="workflows on FIFO queues")
+    finally:
+        stop_all(processes)
+        web.stop()

@@ -39,6 +39,8 @@ def platform_env(sqs_env: dict, database_name: str, **overrides) -> dict:
         "WEFT_STEP_LEASE_SECONDS": "5",
         "WEFT_STEP_REPUBLISH_AFTER": "30",
         "WEFT_WORKER_HEARTBEAT_SECONDS": "1",
+        # A second queue, for definitions whose options.queue routes them to other workers.
+        "WEFT_SQS_QUEUES": "priority",
         "LOG_LEVEL": "INFO",
     })
     env.update({k: str(v) for k, v in overrides.items()})
