@@ -224,6 +224,10 @@ WEFT_BURST_TIME_BUDGET = float(env_str("WEFT_BURST_TIME_BUDGET", "5"))
 WEFT_STEP_LEASE_SECONDS = env_int("WEFT_STEP_LEASE_SECONDS", 60)
 WEFT_STEP_MAX_DELIVERIES = env_int("WEFT_STEP_MAX_DELIVERIES", 3)
 WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 330)
+# A worker that finishes a step runs the next step of the same instance itself (no broker
+# round trip), up to this many in a row and for this long, then publishes as usual.
+WEFT_STEP_CONTINUE_MAX = env_int("WEFT_STEP_CONTINUE_MAX", 20)
+WEFT_STEP_CONTINUE_SECONDS = float(env_str("WEFT_STEP_CONTINUE_SECONDS", "2"))
 # Publishing many steps at once: up to this many get a message each, more share messages.
 WEFT_STEPS_SINGLE_MESSAGES = env_int("WEFT_STEPS_SINGLE_MESSAGES", 16)
 WEFT_STEPS_PER_MESSAGE = env_int("WEFT_STEPS_PER_MESSAGE", 10)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from workflows.services.steps import step_run, steps_sweep
+from workflows.services.steps import PoisonStep, step_run, steps_sweep
 
 
 @shared_task(name="weft.run_step", acks_late=True, ignore_result=True)
@@ -13,7 +13,15 @@ def run_step(step_id: str) -> str:
 @shared_task(name="weft.run_steps", acks_late=True, ignore_result=True)
 def run_steps(step_ids: list[str]) -> list[str]:
     worker = run_steps.request.hostname or "worker"
-    return [step_run(step_id=step_id, worker=worker) for step_id in step_ids]
+    outcomes, poison = [], None
+    for step_id in step_ids:
+        try:
+            outcomes.append(step_run(step_id=step_id, worker=worker))
+        except PoisonStep as exc:  # the others still run; the message then stays unacked
+            poison = exc
+    if poison is not None:
+        raise poison
+    return outcomes
 
 
 @shared_task(name="weft.sweep_steps", ignore_result=True)

@@ -99,6 +99,7 @@ class InstanceDriver:
         self.cancelled_task_keys: set[str] = set()
         self.events: list[dict] = []
         self.last = None
+        self.kept: Step | None = None
 
     # ---- applying engine results -----------------------------------------------------------
 
@@ -219,9 +220,15 @@ class InstanceDriver:
 
     # ---- finishing -------------------------------------------------------------------------
 
-    def finish(self, *, completed_step: Step | None = None, step_error=None) -> WorkflowInstance:
+    def finish(self, *, completed_step: Step | None = None, step_error=None,
+               keep_for: str | None = None) -> WorkflowInstance:
         """Persist everything: records, steps (with the completed one), completion of a child
-        towards its parent, events towards their waiters. Call inside the transaction."""
+        towards its parent, events towards their waiters. Call inside the transaction.
+
+        With `keep_for` (a worker's claimer id), one due step of this instance is written as
+        already claimed by that worker instead of being published (`self.kept`): the worker
+        runs it next, saving a broker round trip; should it die, the lease runs out and the
+        sweeper hands the step to another worker."""
         from workflows.services.events import bookmarks_claim_for_event
         from workflows.services.steps import steps_publish_on_commit
 
@@ -245,6 +252,7 @@ class InstanceDriver:
             self.steps += bookmarks_claim_for_event(
                 tenant=instance.tenant, name=event["event"], payload=event.get("payload"),
                 correlation_id=event.get("correlation_id"))[1]
+        self.kept = self._keep_one(keep_for, now) if keep_for else None
         rows = list(self.steps)
         if completed_step is not None:
             completed_step.status = StepStatus.DONE
@@ -256,8 +264,22 @@ class InstanceDriver:
             # One statement: inserts the new steps and marks the completed one done.
             Step.objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"],
                                      update_fields=STEP_UPSERT_FIELDS)
-        steps_publish_on_commit([s for s in self.steps if s.published_at is not None])
+        steps_publish_on_commit([s for s in self.steps
+                                 if s.published_at is not None and s is not self.kept])
         return instance
+
+    def _keep_one(self, claimer: str, now) -> Step | None:
+        step = next((s for s in self.steps if s.instance_id == self.instance.id
+                     and s.run_after <= now and s.kind != StepKind.FAIL), None)
+        if step is not None:
+            step.status = StepStatus.RUNNING
+            step.claimed_by = claimer
+            step.deliveries = 1
+            step.started_at = now
+            step.published_at = None
+            step.publish_count = 0
+            step.lease_until = now + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
+        return step
 
 
 def _retained_events_for(instance: WorkflowInstance, keys: list[str]) -> list[Step]:

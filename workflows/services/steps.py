@@ -10,6 +10,7 @@ the inline burst that follows) takes the instance row lock briefly.
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -167,6 +168,16 @@ def step_mark_dead(*, step_id, reason: str) -> None:
 
 # ---- running one step ------------------------------------------------------------------------
 
+
+class PoisonStep(Exception):
+    """A message for a dead step. Raised (not returned) so that the broker does not delete the
+    message: after its third receive SQS moves it to the dead-letter queue, where operators
+    see it."""
+
+    def __init__(self, step_id) -> None:
+        super().__init__(f"step {step_id} is dead (poison); its message goes to the DLQ")
+        self.step_id = step_id
+
 _CLAIM_SQL = """
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
        lease_until = %s, started_at = COALESCE(started_at, %s)
@@ -280,25 +291,38 @@ def _call_with_timeout(function, timeout: float | None):
 
 
 def step_run(*, step_id, worker: str = "inline") -> str:
-    """Run one step. Returns what happened (for logs and tests). Every log line written while
-    it runs carries the step, its instance, definition and correlation id."""
+    """Run one step, then (within a small budget) the next step it scheduled for the same
+    instance, without a broker round trip. Returns what happened to the first step (for logs
+    and tests). Every log line written meanwhile carries the step, instance, definition and
+    correlation id."""
     step = _claim(step_id, worker)
     if step is None:
+        if Step.objects.filter(pk=step_id, status=StepStatus.DEAD).exists():
+            raise PoisonStep(step_id)
         return "skipped"
-    context = {"step_id": str(step.id), "instance_id": str(step.instance_id)}
-    if step.kind == StepKind.TASK:
-        context.update(definition_id=step.payload.get("definition_id"),
-                       correlation_id=step.payload.get("correlation_id"))
-    with structlog.contextvars.bound_contextvars(**context):
-        return _run_claimed(step)
+    first = None
+    deadline = time.monotonic() + settings.WEFT_STEP_CONTINUE_SECONDS
+    for count in range(settings.WEFT_STEP_CONTINUE_MAX + 1):
+        context = {"step_id": str(step.id), "instance_id": str(step.instance_id)}
+        if step.kind == StepKind.TASK:
+            context.update(definition_id=step.payload.get("definition_id"),
+                           correlation_id=step.payload.get("correlation_id"))
+        may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
+        with structlog.contextvars.bound_contextvars(**context):
+            outcome, step = _run_claimed(step, claimer_id(worker) if may_continue else None)
+        first = first or outcome
+        if step is None:
+            break
+    return first
 
 
-def _run_claimed(step: Step) -> str:
+def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
+    """Run a claimed step; returns (what happened, the next step kept for this worker)."""
     log = logger.bind(kind=step.kind)
     if step.deliveries > settings.WEFT_STEP_MAX_DELIVERIES:
         step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries - 1} times "
                                                "without finishing")
-        return "dead"
+        raise PoisonStep(step.id)
     outcome = None
     if step.kind == StepKind.TASK:
         request = TaskRequest.from_dict(step.payload)
@@ -321,21 +345,26 @@ def _run_claimed(step: Step) -> str:
                         update_conflicts=True, unique_fields=["id"],
                         update_fields=["status", "finished_at", "error", "lease_until"])
                 log.info("step_retrying", error=str(exc))
-                return "retrying"
+                return "retrying", None
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
-        if instance.status not in InstanceStatus.active():
+        if instance.status not in InstanceStatus.active() or instance.held:
+            if instance.held and instance.status in InstanceStatus.active():
+                # Suspended meanwhile: the step waits (pending) until the instance resumes.
+                Step.objects.filter(pk=step.pk).update(status=StepStatus.PENDING,
+                                                       published_at=None, lease_until=None)
+                return "held", None
             Step.objects.filter(pk=step.pk).update(status=StepStatus.CANCELLED,
                                                    finished_at=timezone.now())
             log.info("step_discarded", instance_status=instance.status)
-            return "discarded"
+            return "discarded", None
         plan = plan_for_instance(instance)
         result = _engine_call(step, instance, plan, outcome)
         driver = InstanceDriver(instance, plan, inline=False)
         driver.apply(result)
-        driver.finish(completed_step=step, step_error=_error_json(outcome))
+        driver.finish(completed_step=step, step_error=_error_json(outcome), keep_for=keep_for)
     log.info("step_done", status=instance.status)
-    return "done"
+    return "done", driver.kept
 
 
 class _InstanceRef:

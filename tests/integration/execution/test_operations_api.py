@@ -40,7 +40,8 @@ def test_heartbeat_counts_the_steps_in_flight(tenant, publish):
 
 
 @pytest.fixture
-def poisoned(tenant, publish, tmp_path):
+def poisoned(tenant, publish, tmp_path, settings):
+    settings.WEFT_STEP_CONTINUE_MAX = 0  # the task step stays pending, as for a dying worker
     publish(sequence("poisoned", [{"id": "p", "type": "test.poison",
                                    "input": {"flag_file": str(tmp_path / "absent")}}]))
     instance = instance_dispatch(tenant=tenant, definition_id="poisoned")

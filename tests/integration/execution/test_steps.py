@@ -11,7 +11,7 @@ from django.utils import timezone
 from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import Step, StepKind, StepStatus, WorkflowInstance
 from workflows.services.instances import instance_resume, instance_retry, instance_suspend
-from workflows.services.steps import instance_dispatch, step_run, steps_sweep
+from workflows.services.steps import PoisonStep, instance_dispatch, step_run, steps_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +130,9 @@ def test_sweeper_revives_a_step_whose_worker_died(tenant, publish):
     assert instance.status == "finished"
 
 
-def test_a_step_delivered_too_often_is_poison_then_retry_finishes(tenant, publish, tmp_path):
+def test_a_step_delivered_too_often_is_poison_then_retry_finishes(tenant, publish, tmp_path,
+                                                                   settings):
+    settings.WEFT_STEP_CONTINUE_MAX = 0  # the task step stays for the "dying" workers
     flag = tmp_path / "poison"
     publish(sequence("poisoned", [
         {"id": "p", "type": "test.poison", "input": {"flag_file": str(flag)}},
@@ -142,6 +144,8 @@ def test_a_step_delivered_too_often_is_poison_then_retry_finishes(tenant, publis
     Step.objects.filter(pk=task.pk).update(status=StepStatus.RUNNING, deliveries=3,
                                            lease_until=timezone.now() - timedelta(seconds=1))
     assert steps_sweep()["dead"] == 1
+    with pytest.raises(PoisonStep):  # a late message of a dead step is not acknowledged
+        step_run(step_id=task.id, worker="w")
     instance.refresh_from_db()
     assert instance.status == "faulted"
     assert instance.incidents.get().activity_id == "p"
@@ -228,7 +232,8 @@ def _statements(step_id) -> int:
     return len([q for q in captured if "SAVEPOINT" not in q["sql"]])
 
 
-def test_sql_statements_per_task_step_and_per_inline_step(tenant, publish):
+def test_sql_statements_per_task_step_and_per_inline_step(tenant, publish, settings):
+    settings.WEFT_STEP_CONTINUE_MAX = 0  # every step arrives as its own message here
     five_tasks = sequence("five", [
         {"id": f"t{n}", "type": "examples.add", "input": {"a": n, "b": 1}} for n in range(5)])
     publish(five_tasks)
@@ -269,3 +274,46 @@ def test_a_step_whose_local_claimer_process_died_is_claimed_again_at_once(tenant
         lease_until=timezone.now() + timedelta(minutes=5))
     assert step_run(step_id=step.id, worker="me") == "done"
     assert Step.objects.get(pk=step.pk).deliveries == 1
+
+
+def test_a_worker_runs_the_next_steps_of_an_instance_itself(tenant, publish):
+    publish(sequence("chain", [
+        {"id": f"t{n}", "type": "examples.add", "input": {"a": n, "b": 1}} for n in range(5)]))
+    instance = instance_dispatch(tenant=tenant, definition_id="chain")
+    first = Step.objects.get(instance=instance).id
+    with CaptureQueriesContext(connection) as captured:
+        assert step_run(step_id=first, worker="w") == "done"
+    instance.refresh_from_db()
+    assert instance.status == "finished"
+    steps = list(Step.objects.filter(instance=instance, kind=StepKind.TASK))
+    assert len(steps) == 5 and {s.status for s in steps} == {"done"}
+    assert all(s.published_at is None and s.deliveries == 1 for s in steps)  # never sent
+    statements = [q for q in captured if "SAVEPOINT" not in q["sql"]]
+    # One claim, then five statements for each of the six steps (the first burst and five
+    # tasks): the steps kept need no claim.
+    assert len(statements) == 1 + 6 * 5
+
+
+def test_a_fork_keeps_one_branch_and_publishes_the_other(tenant, publish):
+    publish(fork_of_tasks())
+    instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
+    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    tasks = list(Step.objects.filter(instance=instance, kind=StepKind.TASK).order_by(
+        "created_at"))
+    assert sorted(s.status for s in tasks) == ["done", "pending"]
+    assert next(s for s in tasks if s.status == "pending").published_at is not None
+    drain_steps()
+    instance.refresh_from_db()
+    assert instance.output == {"sum": 33}
+
+
+def test_continuing_stops_at_the_budget(tenant, publish, settings):
+    settings.WEFT_STEP_CONTINUE_MAX = 2
+    publish(sequence("long-chain", [
+        {"id": f"t{n}", "type": "examples.add", "input": {"a": n, "b": 1}} for n in range(5)]))
+    instance = instance_dispatch(tenant=tenant, definition_id="long-chain")
+    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    statuses = list(Step.objects.filter(instance=instance).order_by("created_at")
+                    .values_list("status", "published_at"))
+    assert [s for s, _ in statuses] == ["done", "done", "done", "pending"]
+    assert statuses[-1][1] is not None  # the step after the budget was published
