@@ -70,6 +70,8 @@ class RunRecorder:
         state = instance.state
         status = state.get("status", InstanceStatus.RUNNING)
         instance.status = status if status in InstanceStatus.values else InstanceStatus.RUNNING
+        if instance.held and instance.status in InstanceStatus.active():
+            instance.status = InstanceStatus.SUSPENDED  # held by an operator
         instance.output = state.get("output", {})
         instance.variables = state.get("variables", {})
         instance.correlation_id = state.get("correlation_id")

@@ -348,12 +348,11 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
                 return "retrying", None
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
-        if instance.status not in InstanceStatus.active() or instance.held:
-            if instance.held and instance.status in InstanceStatus.active():
-                # Suspended meanwhile: the step waits (pending) until the instance resumes.
-                Step.objects.filter(pk=step.pk).update(status=StepStatus.PENDING,
-                                                       published_at=None, lease_until=None)
-                return "held", None
+        if instance.held:
+            # Suspended meanwhile: this step's result is applied (it ran), but the steps it
+            # schedules wait, unclaimed, until the instance is resumed.
+            keep_for = None
+        if instance.status not in InstanceStatus.active():
             Step.objects.filter(pk=step.pk).update(status=StepStatus.CANCELLED,
                                                    finished_at=timezone.now())
             log.info("step_discarded", instance_status=instance.status)

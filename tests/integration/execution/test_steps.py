@@ -317,3 +317,28 @@ def test_continuing_stops_at_the_budget(tenant, publish, settings):
                     .values_list("status", "published_at"))
     assert [s for s, _ in statuses] == ["done", "done", "done", "pending"]
     assert statuses[-1][1] is not None  # the step after the budget was published
+
+
+def test_a_step_running_when_suspended_finishes_but_starts_nothing_new(tenant, publish):
+    publish(sequence("pair", [
+        {"id": "one", "type": "examples.add", "input": {"a": 1, "b": 1}},
+        {"id": "two", "type": "examples.add", "input": {"a": 2, "b": 2}}]))
+    instance = instance_dispatch(tenant=tenant, definition_id="pair")
+    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")  # the whole chain
+    instance.refresh_from_db()
+    assert instance.status == "finished"
+    other = instance_dispatch(tenant=tenant, definition_id="pair")
+    run_step = Step.objects.get(instance=other)
+    from workflows.services.steps import _claim, _run_claimed
+
+    claimed = _claim(run_step.id, "w")  # a worker has it...
+    instance_suspend(tenant=tenant, instance_id=other.id)  # ...when the operator suspends
+    assert _run_claimed(claimed, keep_for="w|h|1") == ("done", None)
+    other.refresh_from_db()
+    assert other.status == "suspended" and other.held
+    waiting = Step.objects.get(instance=other, status=StepStatus.PENDING)
+    assert step_run(step_id=waiting.id, worker="w") == "skipped"
+    instance_resume(tenant=tenant, instance_id=other.id)
+    drain_steps()
+    other.refresh_from_db()
+    assert other.status == "finished"
