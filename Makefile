@@ -39,8 +39,14 @@ check-services:
 	@$(PY) -c "import redis,sys; redis.Redis.from_url('$(TEST_REDIS_URL)', socket_connect_timeout=2).ping()" \
 		|| { echo "Redis is not answering at $(TEST_REDIS_URL) (see README: Services)"; exit 1; }
 
+## bench: the engine in-process, Weft against a Celery chain on real workers, local SQS and
+## PostgreSQL, then 1,000 timers due at once (needs 127.0.0.1:5432 and Redis on 6379; ~6 min);
+## figures go to bench/RESULTS.md.
 bench: install
-	$(PY) -m bench.engine
+	@mkdir -p var
+	set -o pipefail; $(PY) -m bench.engine | tee var/bench-engine.txt
+	$(PY) -m bench.distributed --engine-output var/bench-engine.txt
+	$(PY) -m bench.timers
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
