@@ -13,8 +13,8 @@ the SAME worker processes (`celery -A config worker --include bench.tasks`) serv
 
 The SQS server is moto with one race fixed (runtime/sqs/moto_server.py: stock moto loses a
 message sent during a DeleteMessage). Both sides are timed by when the work really ended (the
-instance's `finished_at`, written by the worker; the chain's last task's clock, pushed to Redis), not by
-when the benchmark noticed.
+instance's `finished_at`, written by the worker; the chain's last task's clock, pushed to
+Redis), not by when the benchmark noticed.
 Prints a table and writes bench/RESULTS.md. Compare the two sides of one run, not absolute
 figures across machines (the local SQS server is the bottleneck: ../shared/design).
 """
