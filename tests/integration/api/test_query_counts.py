@@ -40,3 +40,23 @@ def test_versions_query_count_does_not_grow_with_versions(editor):
         editor.put("/api/v1/definitions/hello/", definition_body(description=str(index)),
                    format="json")
     assert versions_queries() == few
+
+
+def test_instance_list_query_count_does_not_grow_with_instances(editor, member_client):
+    from tests.integration.execution.conftest import sequence
+
+    editor.post("/api/v1/definitions/", sequence("boom", [
+        {"id": "f", "type": "Fault", "message": "no"}]), format="json")
+    editor.post("/api/v1/definitions/boom/publish/")
+    operator = member_client("operator")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert operator.get("/api/v1/instances/").status_code == 200
+        return len(captured)
+
+    operator.post("/api/v1/definitions/boom/execute/", {}, format="json")
+    few = queries()
+    for _ in range(15):
+        operator.post("/api/v1/definitions/boom/execute/", {}, format="json")
+    assert queries() == few  # incidents are prefetched, not fetched per instance
