@@ -5,7 +5,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import WeftPagination
+from api.pagination import paginated_response
 from api.serializers import (
     DefinitionDocumentSerializer,
     DefinitionSerializer,
@@ -60,9 +60,7 @@ class DefinitionListView(TenantAPIView):
             search=request.query_params.get("search"),
             published=_bool_param(request.query_params.get("published")),
         )
-        paginator = WeftPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(DefinitionSummarySerializer(page, many=True).data)
+        return paginated_response(self, request, queryset, DefinitionSummarySerializer)
 
     @extend_schema(
         summary="Create a definition (a draft, version 1)",
@@ -125,9 +123,7 @@ class DefinitionVersionListView(TenantAPIView):
     def get(self, request: Request, definition_id: str) -> Response:
         definition_get_latest(tenant=self.tenant, definition_id=definition_id)  # 404 when absent
         queryset = definition_versions(tenant=self.tenant, definition_id=definition_id)
-        paginator = WeftPagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(DefinitionSummarySerializer(page, many=True).data)
+        return paginated_response(self, request, queryset, DefinitionSummarySerializer)
 
 
 class DefinitionVersionDetailView(TenantAPIView):

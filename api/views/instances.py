@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import WeftPagination
+from api.pagination import paginated_response
 from api.serializers_instances import (
     ActivityExecutionSerializer,
     BookmarkSerializer,
@@ -24,12 +24,6 @@ from workflows.errors import InvalidInput
 from workflows.models import Role
 from workflows.selectors import instances as selectors
 from workflows.services import events, execution, instances, steps
-
-
-def _paginated(view, request, queryset, serializer_class) -> Response:
-    paginator = WeftPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 def _datetime_param(request: Request, name: str):
@@ -96,7 +90,7 @@ class InstanceListView(TenantAPIView):
             created_after=_datetime_param(request, "created_after"),
             created_before=_datetime_param(request, "created_before"),
         )
-        return _paginated(self, request, queryset, InstanceSerializer)
+        return paginated_response(self, request, queryset, InstanceSerializer)
 
 
 class InstanceDetailView(TenantAPIView):
@@ -151,7 +145,7 @@ class InstanceJournalView(TenantAPIView):
                    responses={200: JournalEntrySerializer(many=True), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_journal(tenant=self.tenant, instance_id=instance_id)
-        return _paginated(self, request, queryset, JournalEntrySerializer)
+        return paginated_response(self, request, queryset, JournalEntrySerializer)
 
 
 class InstanceActivityExecutionsView(TenantAPIView):
@@ -160,7 +154,7 @@ class InstanceActivityExecutionsView(TenantAPIView):
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_activity_executions(tenant=self.tenant,
                                                           instance_id=instance_id)
-        return _paginated(self, request, queryset, ActivityExecutionSerializer)
+        return paginated_response(self, request, queryset, ActivityExecutionSerializer)
 
 
 class InstanceBookmarksView(TenantAPIView):
@@ -168,7 +162,7 @@ class InstanceBookmarksView(TenantAPIView):
                    responses={200: BookmarkSerializer(many=True), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_bookmarks(tenant=self.tenant, instance_id=instance_id)
-        return _paginated(self, request, queryset, BookmarkSerializer)
+        return paginated_response(self, request, queryset, BookmarkSerializer)
 
 
 class EventPublishView(TenantAPIView):

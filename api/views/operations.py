@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import WeftPagination
+from api.pagination import paginated_response
 from api.views.base import TenantAPIView
 from api.views.definitions import ERRORS
 from workflows.models import DeadLetter, Role, WorkerProcess
@@ -41,19 +41,15 @@ class WorkerListView(TenantAPIView):
     @extend_schema(summary="Worker processes and their heartbeats",
                    responses={200: WorkerSerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
-        paginator = WeftPagination()
-        page = paginator.paginate_queryset(worker_list(), request, view=self)
-        return paginator.get_paginated_response(WorkerSerializer(page, many=True).data)
+        return paginated_response(self, request, worker_list(), WorkerSerializer)
 
 
 class DeadLetterListView(TenantAPIView):
     @extend_schema(summary="Messages that reached a dead-letter queue",
                    responses={200: DeadLetterSerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
-        paginator = WeftPagination()
-        page = paginator.paginate_queryset(dead_letter_list(tenant=self.tenant), request,
-                                           view=self)
-        return paginator.get_paginated_response(DeadLetterSerializer(page, many=True).data)
+        return paginated_response(self, request, dead_letter_list(tenant=self.tenant),
+                                  DeadLetterSerializer)
 
 
 class DeadLetterRedriveView(TenantAPIView):

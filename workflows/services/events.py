@@ -9,11 +9,12 @@ event kept with `retain_seconds` and a wait that arrives moments later always me
 from datetime import timedelta
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from workflows.errors import Conflict, InvalidInput, NotFound
+from workflows.locks import advisory_xact_lock
 from workflows.models import Bookmark, RetainedEvent, Step, StepKind, Tenant, WorkflowInstance
 from workflows.plans import plan_for_instance
 
@@ -21,10 +22,7 @@ logger = structlog.get_logger(__name__)
 
 
 def lock_event_name(tenant_id: int, name: str) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                           [f"weft:event:{tenant_id}:{name}"])
+    advisory_xact_lock(f"weft:event:{tenant_id}:{name}")
 
 
 def _resume_step(instance: WorkflowInstance, bookmark_key: str, payload) -> Step:

@@ -1,12 +1,13 @@
 """Instance lifecycle: create (inputs, activation), and the operator's actions."""
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from runtime import engine
 from runtime.engine import InvalidTransition
 from workflows.errors import Conflict, InvalidInput, NotFound
+from workflows.locks import advisory_xact_lock
 from workflows.models import (
     Bookmark,
     InstanceStatus,
@@ -23,10 +24,7 @@ logger = structlog.get_logger(__name__)
 
 def _lock_definition_starts(tenant: Tenant, definition_id: str) -> None:
     """Serialise starts of one definition so activation strategies hold under concurrency."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                           [f"weft:start:{tenant.pk}:{definition_id}"])
+    advisory_xact_lock(f"weft:start:{tenant.pk}:{definition_id}")
 
 
 def _check_activation(*, tenant: Tenant, plan, definition_id: str,

@@ -1,0 +1,11 @@
+"""Transaction-scoped advisory locks: writers that must not interleave take the same key."""
+
+from django.db import connection
+
+
+def advisory_xact_lock(key: str) -> None:
+    """Hold a PostgreSQL advisory lock on `key` until the transaction ends. On SQLite (`make
+    run` without PostgreSQL) writes are serialised by the database itself: nothing to do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
