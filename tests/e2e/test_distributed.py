@@ -87,8 +87,11 @@ def test_hundred_dispatched_workflows_finish_with_the_right_outputs(make_tenant,
 def test_fork_branches_run_in_parallel_on_two_workers(make_tenant, e2e_env, beat):
     from workflows.models import ActivityExecution, WorkflowInstance
 
-    single = [start_worker(e2e_env, "solo-a", concurrency=1),
-              start_worker(e2e_env, "solo-b", concurrency=1)]
+    # One slot each, and no prefetching beyond it (what long-running steps want): a message
+    # waits for a free worker instead of queueing behind a busy one.
+    env = {**e2e_env, "WEFT_WORKER_PREFETCH": "1"}
+    single = [start_worker(env, "solo-a", concurrency=1),
+              start_worker(env, "solo-b", concurrency=1)]
     try:
         _, api = make_tenant()
         body = fork_workflow("slow-fan", activity="test.sleep", seconds=2)

@@ -269,8 +269,11 @@ class InstanceDriver:
         return instance
 
     def _keep_one(self, claimer: str, now) -> Step | None:
-        step = next((s for s in self.steps if s.instance_id == self.instance.id
-                     and s.run_after <= now and s.kind != StepKind.FAIL), None)
+        """The next step of a sequence. When the instance goes on with several steps at once
+        (a fork's branches), all are published so that idle workers take them in parallel."""
+        due = [s for s in self.steps if s.instance_id == self.instance.id
+               and s.run_after <= now and s.kind != StepKind.FAIL]
+        step = due[0] if len(due) == 1 else None
         if step is not None:
             step.status = StepStatus.RUNNING
             step.claimed_by = claimer
