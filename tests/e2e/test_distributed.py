@@ -194,14 +194,17 @@ def test_poison_activity_reaches_the_dlq_then_retry_after_the_fix_finishes(
         instance_id = api.post("/definitions/poison/dispatch/").json()["id"]
         wait_until(lambda: DeadLetter.objects.filter(instance_id=instance_id).exists(),
                    timeout=150, interval=1, what="the message in the dead-letter queue")
-        letter = DeadLetter.objects.get(instance_id=instance_id)
-        assert letter.receive_count >= 3
+        # The sweeper may have re-published the step while a worker lay dead, so one step can
+        # leave more than one message in the dead-letter queue; each was received 3 times.
+        letters = list(DeadLetter.objects.filter(instance_id=instance_id))
+        assert len({letter.step_id for letter in letters}) == 1
+        assert all(letter.receive_count >= 3 for letter in letters)
         wait_until(lambda: WorkflowInstance.objects.get(pk=instance_id).status == "faulted",
                    timeout=30, what="the instance faulted")
         instance = api.get(f"/instances/{instance_id}/").json()
         assert instance["incidents"] and instance["incidents"][0]["activity_id"] == "bad"
         listed = api.get("/dead-letters/").json()["results"]
-        assert [d["instance_id"] for d in listed] == [instance_id]
+        assert {d["instance_id"] for d in listed} == {instance_id}
         flag.unlink()  # the fix
         assert api.post(f"/instances/{instance_id}/retry/").status_code == 200
         wait_until(lambda: all_finished([instance_id]), timeout=60, what="finished after fix")

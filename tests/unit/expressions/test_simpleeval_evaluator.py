@@ -105,9 +105,12 @@ def test_evaluations_on_many_threads_do_not_interfere():
     def work(k):
         names = {"input": {"items": list(range(20))}, "variables": {"k": k}}
         expected = [x * k for x in range(20) if x % 2]
-        for _ in range(300):
-            if compiled.evaluate(names) != expected:
-                failures.append(k)
+        try:
+            for _ in range(300):
+                if compiled.evaluate(names) != expected:
+                    failures.append(k)
+        except Exception as exc:  # a thread's exception would otherwise only be a warning
+            failures.append(repr(exc))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
     for thread in threads:
@@ -155,7 +158,7 @@ def test_comprehensions_share_simpleevals_iteration_cap():
 
 
 def test_a_slow_expression_is_stopped_by_the_time_budget():
-    with pytest.raises(ExpressionEvaluationError, match="time budget of 50 ms"):
+    with pytest.raises(ExpressionEvaluationError, match="time budget of 250 ms"):
         evaluate("[len(sorted(range(10000))) for x in range(9000)]")
 
 
