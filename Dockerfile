@@ -13,4 +13,4 @@ COPY --chown=weft:weft . .
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0
 USER weft
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py"]

@@ -1,7 +1,8 @@
 """Cache-backed throttles that fail open: a cache outage must not refuse every request."""
 
 import structlog
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from django.conf import settings
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 logger = structlog.get_logger(__name__)
 
@@ -21,3 +22,24 @@ class AnonymousThrottle(_FailOpen, AnonRateThrottle):
 
 class UserThrottle(_FailOpen, UserRateThrottle):
     pass
+
+
+class HookThrottle(_FailOpen, SimpleRateThrottle):
+    """`/hooks/{tenant}/...` is public: each client address gets `WEFT_THROTTLE_HOOKS` requests
+    per tenant, so one noisy caller can neither start unbounded workflows nor starve another
+    tenant's endpoints."""
+
+    scope = "hooks"
+
+    def __init__(self, tenant_slug: str) -> None:
+        self.tenant_slug = tenant_slug
+        super().__init__()
+
+    def get_rate(self) -> str:
+        return settings.WEFT_THROTTLE_HOOKS
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": f"{self.tenant_slug}:{self.get_ident(request)}",
+        }

@@ -5,7 +5,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import celeryd_after_setup
+from celery.signals import celeryd_after_setup, worker_process_init
 
 from runtime.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
 
@@ -37,3 +37,10 @@ def _log_broker_guard(sender, instance, conf, **kwargs):
         "kombu SQS receive-error guard: %s",
         "installed" if kombu_sqs_guard_installed() else "NOT installed",
     )
+
+
+@worker_process_init.connect
+def _forget_inherited_database_connections(**kwargs):
+    from runtime.worker import forget_inherited_database_connections
+
+    forget_inherited_database_connections()

@@ -150,6 +150,12 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+# When set, /metrics answers only scrapes sending `Authorization: Bearer <token>`.
+WEFT_METRICS_TOKEN = env_str("WEFT_METRICS_TOKEN", "")
+
+# Requests per client address and tenant on the public `/hooks/` endpoints.
+WEFT_THROTTLE_HOOKS = env_str("WEFT_THROTTLE_HOOKS", "600/min")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WEFT_JWT_ACCESS_MINUTES", 30)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WEFT_JWT_REFRESH_DAYS", 7)),

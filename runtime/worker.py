@@ -2,7 +2,8 @@
 
 - a heartbeat thread that registers the process and reports it every few seconds (hostname,
   pid, queues, steps in flight), since SQS offers no remote control;
-- on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`.
+- on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`;
+- after a pool child is forked, it forgets the database connections it inherited.
 """
 
 import os
@@ -54,3 +55,31 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         if self.thread is not None:
             self.thread.join(timeout=5)
         self._report(worker, "stopped")
+
+
+# Inherited pools are kept referenced so that their destructors never run in the child.
+_INHERITED_POOLS: list = []
+
+
+def forget_inherited_database_connections() -> None:
+    """Run in a freshly forked process (Celery's `worker_process_init`).
+
+    The worker's main process uses the database (heartbeats), so a child forked later (a
+    replacement for a child that died or hit its task limit) inherits the parent's psycopg pool:
+    the class-level pool Django keeps and the open connections in it. Using them from two
+    processes would interleave two sessions on one socket. The child drops its references
+    without closing anything (closing would end the parent's sessions on the server) and opens
+    its own pool on first use. psycopg itself never closes a connection another process opened.
+    """
+    from django.db import connections
+
+    # The pool dict lives on the backend class, so it is cleared even when this thread's
+    # connection wrapper was never used (the parent's heartbeat thread opened the pool).
+    for connection in connections.all():
+        connection.connection = None
+        connection.in_atomic_block = False
+        connection.savepoint_ids = []
+        pools = getattr(type(connection), "_connection_pools", None)
+        if pools:
+            _INHERITED_POOLS.extend(pools.values())
+            pools.clear()

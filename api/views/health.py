@@ -1,12 +1,17 @@
 """Liveness and readiness probes (no authentication, no throttling)."""
 
+import hmac
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.errors import json_error_response
+from workflows.metrics import exposition
 
 
 @require_GET
@@ -40,5 +45,13 @@ def readyz(request) -> JsonResponse:
 
 @require_GET
 def metrics(request) -> HttpResponse:
-    """Prometheus metrics of this process (cache hits and misses, ...)."""
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics: this process's counters and the fleet's gauges (workflows.metrics).
+
+    With `WEFT_METRICS_TOKEN` set, a scrape must send `Authorization: Bearer <token>`."""
+    token = settings.WEFT_METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent.encode(), token.encode()):
+            return json_error_response(
+                "not_authenticated", "This endpoint needs the metrics bearer token.", 401)
+    return HttpResponse(generate_latest(exposition()), content_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from api.errors import error_body
+from api.throttling import HookThrottle
 from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, WeftError
 from workflows.services.hooks import HookRequest, MethodNotAllowed, hook_handle
 
@@ -16,6 +17,15 @@ _SKIPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 
 @csrf_exempt
 def hook(request, tenant: str, path: str = "") -> HttpResponse:
+    throttle = HookThrottle(tenant)
+    if not throttle.allow_request(request, None):
+        wait = max(1, int(throttle.wait() or 1))
+        response = JsonResponse(
+            error_body("throttled", "Too many requests; retry later.", {"retry_after": wait}),
+            status=429,
+        )
+        response["Retry-After"] = str(wait)
+        return response
     hook_request = HookRequest(
         method=request.method, path=path,
         query={key: request.GET.get(key) for key in request.GET},

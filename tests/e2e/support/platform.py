@@ -54,8 +54,8 @@ class WebServer:
         self.log_path = LOG_DIR / f"web-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # our own command line
-                [sys.executable, "-m", "gunicorn", "config.wsgi", "-b",
-                 f"127.0.0.1:{self.port}", "-w", str(workers), "--timeout", "60"],
+                [sys.executable, "-m", "gunicorn", "config.wsgi", "-c", "config/gunicorn.conf.py",
+                 "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--timeout", "60"],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         deadline = time.monotonic() + 30

@@ -100,3 +100,21 @@ def test_http_wait_in_the_middle_is_resumed_by_a_request_with_its_correlation(te
     assert (waiting.status, waiting.output) == ("finished", {"ok": True})
     assert other.status == "suspended"
     assert post(Client(), "/hooks/acme/approvals/A-1", {"ok": True}).status_code == 404
+
+
+def test_hooks_are_throttled_per_client_address_and_tenant(tenant, other_tenant, publish,
+                                                           settings):
+    publish(order_endpoint())
+    settings.WEFT_THROTTLE_HOOKS = "2/min"
+    client = Client()
+    codes = [post(client, "/hooks/acme/orders/1", {"qty": 1}).status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+    refused = post(client, "/hooks/acme/orders/1", {"qty": 1})
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert refused.json()["error"]["code"] == "throttled"
+    assert WorkflowInstance.objects.filter(definition_id="order-hook").count() == 2
+    # Another caller, and the same caller on another tenant, have their own allowance.
+    other_caller = post(client, "/hooks/acme/orders/2", {"qty": 1}, REMOTE_ADDR="10.1.2.3")
+    assert other_caller.status_code == 201
+    assert post(client, f"/hooks/{other_tenant.slug}/orders/2", {}).status_code == 404

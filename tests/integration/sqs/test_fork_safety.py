@@ -1,0 +1,67 @@
+"""A Celery pool child forked after the main process used the database must not share the
+parent's pooled connections (runtime.worker.forget_inherited_database_connections).
+
+The check runs in a subprocess, because forking the test process would fork pytest-django's
+test transaction too. The child asks PostgreSQL when its session started: a session opened
+before the fork is the parent's."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+FORK_SCRIPT = r"""
+import os, sys, time
+import django
+django.setup()
+from django.db import connection
+from runtime.worker import forget_inherited_database_connections
+
+def query(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+parent_backend = query("select pg_backend_pid()")
+time.sleep(0.05)
+forked_at = query("select clock_timestamp()")
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:
+    if sys.argv[1] == "forget":
+        forget_inherited_database_connections()
+    fresh = query("select backend_start > %s from pg_stat_activity where pid = pg_backend_pid()",
+                  (forked_at,))
+    os.write(write_end, b"fresh" if fresh else b"inherited")
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(read_end, 100).decode())
+# The parent's own session still works after the child went away.
+print("parent-ok" if query("select pg_backend_pid()") > 0 else "parent-broken")
+"""
+
+
+def run_fork_script(mode: str) -> list[str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",
+           "WEFT_DB_POOL": "1", "WEFT_DB_POOL_MIN": "2", "WEFT_DB_POOL_MAX": "4"}
+    result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, mode], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="the pool is PostgreSQL's")
+def test_a_forked_child_opens_its_own_connections():
+    assert run_fork_script("forget") == ["fresh", "parent-ok"]
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="the pool is PostgreSQL's")
+def test_without_forgetting_the_child_would_use_the_parents_session():
+    """Shows what the fix is for (and that the check above can fail)."""
+    assert run_fork_script("keep")[0] == "inherited"
