@@ -119,6 +119,8 @@ def bench_env(args, sqs_url: str, database_url: str, prefix: str) -> dict[str, s
         DATABASE_URL=database_url,
         WEFT_DB_POOL_MIN="1",
         WEFT_DB_POOL_MAX="8",
+        WEFT_DB_POOL_CHILD_MIN="1",
+        WEFT_DB_POOL_CHILD_MAX="4",
         REDIS_URL=args.redis,
         WEFT_CACHE_PREFIX=f"{prefix}cache",
         WEFT_BENCH_REDIS_URL=args.redis,

@@ -40,7 +40,7 @@ def _log_broker_guard(sender, instance, conf, **kwargs):
 
 
 @worker_process_init.connect
-def _forget_inherited_database_connections(**kwargs):
-    from runtime.worker import forget_inherited_database_connections
+def _prepare_forked_child(**kwargs):
+    from runtime.worker import prepare_forked_child
 
-    forget_inherited_database_connections()
+    prepare_forked_child()

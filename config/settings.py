@@ -94,6 +94,10 @@ else:
         }
     }
 
+# Celery prefork children run one task at a time: a small pool each (runtime.worker).
+WEFT_DB_POOL_CHILD_MIN = env_int("WEFT_DB_POOL_CHILD_MIN", 2)
+WEFT_DB_POOL_CHILD_MAX = env_int("WEFT_DB_POOL_CHILD_MAX", 10)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------

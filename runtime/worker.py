@@ -3,7 +3,8 @@
 - a heartbeat thread that registers the process and reports it every few seconds (hostname,
   pid, queues, steps in flight), since SQS offers no remote control;
 - on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`;
-- after a pool child is forked, it forgets the database connections it inherited.
+- after a pool child is forked, it forgets the database connections it inherited and sizes
+  its own pool for one task at a time.
 """
 
 import os
@@ -55,6 +56,28 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         if self.thread is not None:
             self.thread.join(timeout=5)
         self._report(worker, "stopped")
+
+
+def prepare_forked_child() -> None:
+    """Celery's `worker_process_init`: runs in each prefork pool child after the fork."""
+    forget_inherited_database_connections()
+    size_child_database_pool()
+
+
+def size_child_database_pool() -> None:
+    """A prefork child runs one task at a time (plus its step's lease renewal), so the
+    per-process pool of a web or main worker process (min 10) would only hold idle sessions:
+    a host with 8 children would keep 80 open. Children get WEFT_DB_POOL_CHILD_MIN/MAX."""
+    from django.db import connections
+
+    for connection in connections.all():
+        pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
+        if isinstance(pool, dict):
+            connection.settings_dict["OPTIONS"]["pool"] = {
+                **pool,
+                "min_size": settings.WEFT_DB_POOL_CHILD_MIN,
+                "max_size": max(settings.WEFT_DB_POOL_CHILD_MIN, settings.WEFT_DB_POOL_CHILD_MAX),
+            }
 
 
 # Inherited pools are kept referenced so that their destructors never run in the child.

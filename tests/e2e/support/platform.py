@@ -35,6 +35,7 @@ def platform_env(sqs_env: dict, database_name: str, **overrides) -> dict:
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database_name}",
         # Few connections per process: several processes share one test PostgreSQL.
         "WEFT_DB_POOL_MIN": "1", "WEFT_DB_POOL_MAX": "8",
+        "WEFT_DB_POOL_CHILD_MIN": "1", "WEFT_DB_POOL_CHILD_MAX": "4",
         "WEFT_ACTIVITY_MODULES": "tests.support.activities",
         "WEFT_STEP_LEASE_SECONDS": "5",
         "WEFT_STEP_REPUBLISH_AFTER": "30",

@@ -1,5 +1,5 @@
 """A Celery pool child forked after the main process used the database must not share the
-parent's pooled connections (runtime.worker.forget_inherited_database_connections).
+parent's pooled connections, and gets a pool sized for one task (runtime.worker).
 
 The check runs in a subprocess, because forking the test process would fork pytest-django's
 test transaction too. The child asks PostgreSQL when its session started: a session opened
@@ -19,7 +19,7 @@ import os, sys, time
 import django
 django.setup()
 from django.db import connection
-from runtime.worker import forget_inherited_database_connections
+from runtime.worker import prepare_forked_child
 
 def query(sql, params=()):
     with connection.cursor() as cursor:
@@ -33,10 +33,12 @@ read_end, write_end = os.pipe()
 pid = os.fork()
 if pid == 0:
     if sys.argv[1] == "forget":
-        forget_inherited_database_connections()
+        prepare_forked_child()
     fresh = query("select backend_start > %s from pg_stat_activity where pid = pg_backend_pid()",
                   (forked_at,))
-    os.write(write_end, b"fresh" if fresh else b"inherited")
+    pool = connection.pool
+    answer = f"{'fresh' if fresh else 'inherited'} {pool.min_size} {pool.max_size}"
+    os.write(write_end, answer.encode())
     os._exit(0)
 os.waitpid(pid, 0)
 print(os.read(read_end, 100).decode())
@@ -47,7 +49,8 @@ print("parent-ok" if query("select pg_backend_pid()") > 0 else "parent-broken")
 
 def run_fork_script(mode: str) -> list[str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",
-           "WEFT_DB_POOL": "1", "WEFT_DB_POOL_MIN": "2", "WEFT_DB_POOL_MAX": "4"}
+           "WEFT_DB_POOL": "1", "WEFT_DB_POOL_MIN": "3", "WEFT_DB_POOL_MAX": "6",
+           "WEFT_DB_POOL_CHILD_MIN": "1", "WEFT_DB_POOL_CHILD_MAX": "2"}
     result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, mode], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -56,8 +59,8 @@ def run_fork_script(mode: str) -> list[str]:
 
 @pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
                     reason="the pool is PostgreSQL's")
-def test_a_forked_child_opens_its_own_connections():
-    assert run_fork_script("forget") == ["fresh", "parent-ok"]
+def test_a_forked_child_opens_its_own_small_pool():
+    assert run_fork_script("forget") == ["fresh", "1", "2", "parent-ok"]
 
 
 @pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
