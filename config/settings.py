@@ -8,7 +8,8 @@ import dj_database_url
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# Local state of `make run` (SQLite database, beat schedule, SQS server log).
+VAR_DIR = Path(env_str("WEFT_VAR_DIR") or BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY") or (

@@ -99,8 +99,15 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, stop)
+        parent = os.getppid()
         try:
             while not stopping:
+                if os.getppid() != parent:
+                    # Whoever started us (`make run`) was killed without passing the signal
+                    # on: stop rather than leave the platform running with nobody to stop it.
+                    self.stderr.write("The parent process is gone; stopping.")
+                    stopping = True
                 for name, process in running.items():
                     if process.poll() is not None:
                         self.stderr.write(f"{name} exited with {process.returncode}; stopping.")
