@@ -4,6 +4,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -65,7 +66,24 @@ def _drf_code(exc: exceptions.APIException) -> str:
     return "error"
 
 
+# The database is restarting, failing over or refusing connections: the request can be retried
+# as it is, so this is a 503 with Retry-After rather than an "unexpected" 500.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: Exception) -> tuple[dict, int, dict]:
+    logger.warning("database_unavailable", error=str(exc).strip()[:500])
+    body = error_body("database_unavailable", "The database is unavailable; retry shortly.",
+                      {"retry_after": DATABASE_RETRY_AFTER_SECONDS})
+    return body, status.HTTP_503_SERVICE_UNAVAILABLE, {
+        "Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+
+
 def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, DATABASE_ERRORS):
+        body, code, headers = database_unavailable(exc)
+        return Response(body, status=code, headers=headers)
     if isinstance(exc, WeftError):
         code = next(
             (s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
@@ -98,6 +116,14 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 def json_error_response(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+def database_unavailable_response(exc: Exception) -> JsonResponse:
+    body, code, headers = database_unavailable(exc)
+    response = JsonResponse(body, status=code)
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 def handler404(request, exception=None) -> JsonResponse:

@@ -6,7 +6,7 @@ import uuid
 import structlog
 from django.conf import settings
 
-from api.errors import json_error_response
+from api.errors import DATABASE_ERRORS, database_unavailable_response, json_error_response
 
 logger = structlog.get_logger("weft.request")
 
@@ -38,6 +38,12 @@ class RequestContextMiddleware:
         )
         structlog.contextvars.clear_contextvars()
         return response
+
+    def process_exception(self, request, exception):
+        """Views outside DRF (hooks, probes): a database outage is a 503, not a 500."""
+        if isinstance(exception, DATABASE_ERRORS):
+            return database_unavailable_response(exception)
+        return None
 
     def _guarded(self, request):
         try:

@@ -74,7 +74,12 @@ TEMPLATES = [
 # SQLite under var/ when DATABASE_URL is unset, so `make run` works on a bare machine.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Health checks: a pooled session can be dead (PostgreSQL restarted, failover, idle
+    # timeout). Django then has the pool check each session as it hands it out (one empty
+    # round trip), so a dead one is replaced instead of failing a request or a step.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+    }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options = DATABASES["default"].setdefault("OPTIONS", {})
         if env_bool("WEFT_DB_POOL", True):

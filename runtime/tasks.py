@@ -1,24 +1,43 @@
 """Celery tasks: thin adapters that call one service each."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from workflows.services.steps import PoisonStep, step_run, steps_sweep
+
+# The database is restarting or failing over. A step's state is safe in it (a claim either
+# committed or did not), so the message is simply sent again after a short backoff instead of
+# waiting out the visibility timeout (5 min). It never goes to the dead-letter queue for this:
+# an outage is not the step's fault.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+MAX_DATABASE_BACKOFF_SECONDS = 60
+
+
+def _retry_after_database_error(task, exc: Exception):
+    countdown = min(MAX_DATABASE_BACKOFF_SECONDS, 2 ** min(task.request.retries, 6))
+    return task.retry(exc=exc, countdown=countdown, max_retries=None)
 
 
 @shared_task(name="weft.run_step", acks_late=True, ignore_result=True)
 def run_step(step_id: str) -> str:
-    return step_run(step_id=step_id, worker=run_step.request.hostname or "worker")
+    try:
+        return step_run(step_id=step_id, worker=run_step.request.hostname or "worker")
+    except DATABASE_ERRORS as exc:
+        raise _retry_after_database_error(run_step, exc) from exc
 
 
 @shared_task(name="weft.run_steps", acks_late=True, ignore_result=True)
 def run_steps(step_ids: list[str]) -> list[str]:
     worker = run_steps.request.hostname or "worker"
     outcomes, poison = [], None
-    for step_id in step_ids:
-        try:
-            outcomes.append(step_run(step_id=step_id, worker=worker))
-        except PoisonStep as exc:  # the others still run; the message then stays unacked
-            poison = exc
+    try:
+        for step_id in step_ids:
+            try:
+                outcomes.append(step_run(step_id=step_id, worker=worker))
+            except PoisonStep as exc:  # the others still run; the message then stays unacked
+                poison = exc
+    except DATABASE_ERRORS as exc:  # the steps already done are skipped when it comes back
+        raise _retry_after_database_error(run_steps, exc) from exc
     if poison is not None:
         raise poison
     return outcomes

@@ -83,3 +83,27 @@ def test_metrics_expose_the_definition_cache_counters(anonymous, editor):
     editor.post("/api/v1/definitions/m/execute/", {}, format="json")
     body = anonymous.get("/metrics").content.decode()
     assert "weft_definition_cache_requests_total" in body
+
+
+def refuse_database(*args, **kwargs):
+    from django.db import OperationalError
+
+    raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+
+def test_a_database_outage_in_an_api_view_is_a_503_with_retry_after(editor, monkeypatch):
+    monkeypatch.setattr("api.views.definitions.definition_list", refuse_database)
+    response = editor.get("/api/v1/definitions/")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert response["Retry-After"] == "5"
+
+
+def test_a_database_outage_in_a_hook_is_a_503_with_retry_after(db, monkeypatch):
+    from django.test import Client
+
+    monkeypatch.setattr("api.views.hooks.hook_handle", refuse_database)
+    response = Client().post("/hooks/acme/orders/1", data="{}", content_type="application/json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert response["Retry-After"] == "5"
