@@ -72,18 +72,21 @@ DATABASE_ERRORS = (OperationalError, InterfaceError)
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
-def database_unavailable(exc: Exception) -> tuple[dict, int, dict]:
+def database_unavailable_response(exc: Exception) -> JsonResponse:
+    """Used by DRF's exception handler and, for other views, by RequestContextMiddleware."""
     logger.warning("database_unavailable", error=str(exc).strip()[:500])
-    body = error_body("database_unavailable", "The database is unavailable; retry shortly.",
-                      {"retry_after": DATABASE_RETRY_AFTER_SECONDS})
-    return body, status.HTTP_503_SERVICE_UNAVAILABLE, {
-        "Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    response = JsonResponse(
+        error_body("database_unavailable", "The database is unavailable; retry shortly.",
+                   {"retry_after": DATABASE_RETRY_AFTER_SECONDS}),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
-def exception_handler(exc: Exception, context: dict) -> Response:
+def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse:
     if isinstance(exc, DATABASE_ERRORS):
-        body, code, headers = database_unavailable(exc)
-        return Response(body, status=code, headers=headers)
+        return database_unavailable_response(exc)
     if isinstance(exc, WeftError):
         code = next(
             (s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
@@ -116,14 +119,6 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 def json_error_response(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
-
-
-def database_unavailable_response(exc: Exception) -> JsonResponse:
-    body, code, headers = database_unavailable(exc)
-    response = JsonResponse(body, status=code)
-    for name, value in headers.items():
-        response[name] = value
-    return response
 
 
 def handler404(request, exception=None) -> JsonResponse:

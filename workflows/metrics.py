@@ -2,8 +2,9 @@
 
 Two kinds:
 - counters this process increments (the definition cache's hits and misses). Under gunicorn
-  with several workers, set PROMETHEUS_MULTIPROC_DIR so every process writes its counters to
-  that directory and /metrics adds them up (see `process_registry`).
+  with several workers, PROMETHEUS_MULTIPROC_DIR (which config/gunicorn.conf.py sets) makes
+  every process write its counters to that directory and /metrics add them up
+  (`process_registry`).
 - fleet gauges read from the database at scrape time (`OperationsCollector`): due and stalled
   steps, overdue timers, workers by state, dead letters waiting. They are the same whichever
   process answers, since workers and beats keep no metrics of their own that a scrape could
