@@ -4,7 +4,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -84,9 +84,22 @@ def database_unavailable_response(exc: Exception) -> JsonResponse:
     return response
 
 
+def data_error_response(exc: Exception) -> JsonResponse:
+    """PostgreSQL refused a value the request carried (out of range, not storable): the input
+    is at fault, so a 400. Validation should have caught it; the warning says what slipped by."""
+    logger.warning("data_refused_by_database", error=str(exc).strip()[:500])
+    return JsonResponse(
+        error_body("invalid_data", "A value in the request cannot be stored: "
+                   f"{str(exc).strip().splitlines()[0][:200]}"),
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse:
     if isinstance(exc, DATABASE_ERRORS):
         return database_unavailable_response(exc)
+    if isinstance(exc, DataError):
+        return data_error_response(exc)
     if isinstance(exc, WeftError):
         code = next(
             (s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)),

@@ -5,8 +5,15 @@ import uuid
 
 import structlog
 from django.conf import settings
+from django.db import DataError
 
-from api.errors import DATABASE_ERRORS, database_unavailable_response, json_error_response
+from api.errors import (
+    DATABASE_ERRORS,
+    data_error_response,
+    database_unavailable_response,
+    json_error_response,
+)
+from workflows.text import NUL, nul_message
 
 logger = structlog.get_logger("weft.request")
 
@@ -40,9 +47,12 @@ class RequestContextMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        """Views outside DRF (hooks, probes): a database outage is a 503, not a 500."""
+        """Views outside DRF (hooks, probes): a database outage is a 503 and a value the
+        database refuses a 400, not a 500."""
         if isinstance(exception, DATABASE_ERRORS):
             return database_unavailable_response(exception)
+        if isinstance(exception, DataError):
+            return data_error_response(exception)
         return None
 
     def _guarded(self, request):
@@ -50,6 +60,10 @@ class RequestContextMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error_response("bad_request", "Invalid Content-Length header.", 400)
+        query = request.META.get("QUERY_STRING", "")
+        if NUL in request.path or "%00" in query or NUL in query:
+            return json_error_response(
+                "malformed_request", nul_message("the request's path or query"), 400)
         if length > settings.WEFT_MAX_REQUEST_BYTES:
             return json_error_response(
                 "payload_too_large",

@@ -36,6 +36,7 @@ from workflows.plans import plan_for_instance
 from workflows.selectors.definitions import definition_get_published
 from workflows.services.driver import InstanceDriver
 from workflows.services.instances import instance_create, instance_lock
+from workflows.text import find_nul, nul_message
 
 
 class MethodNotAllowed(WeftError):
@@ -74,12 +75,18 @@ def _parse_body(request: HookRequest):
         return None
     if "json" in request.content_type:
         try:
-            return json.loads(request.body)
+            body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"The body is not valid JSON: {exc}",
                                errors=[{"path": "body", "message": str(exc)}],
                                code="malformed_request") from exc
-    return request.body.decode("utf-8", errors="replace")
+    else:
+        body = request.body.decode("utf-8", errors="replace")
+    where = find_nul(body)
+    if where:
+        raise InvalidInput(nul_message(f"body {where}"), code="malformed_request",
+                           errors=[{"path": f"body.{where}", "message": nul_message(where)}])
+    return body
 
 
 def _correlation(route: dict, query: dict) -> str | None:

@@ -118,3 +118,15 @@ def test_hooks_are_throttled_per_client_address_and_tenant(tenant, other_tenant,
     other_caller = post(client, "/hooks/acme/orders/2", {"qty": 1}, REMOTE_ADDR="10.1.2.3")
     assert other_caller.status_code == 201
     assert post(client, f"/hooks/{other_tenant.slug}/orders/2", {}).status_code == 404
+
+
+def test_nul_characters_in_a_hook_body_are_refused(tenant, publish):
+    """PostgreSQL cannot store U+0000 in text or jsonb (found by test_bad_input_fuzz)."""
+    publish(order_endpoint())
+    response = Client().post("/hooks/acme/orders/1", data='{"qty": "\\u0000"}',
+                             content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+    text = Client().post("/hooks/acme/orders/1", data=b"a\x00b", content_type="text/plain")
+    assert text.status_code == 400
+    assert not WorkflowInstance.objects.exists()
