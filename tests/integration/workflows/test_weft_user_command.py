@@ -36,3 +36,37 @@ def test_bad_role_and_bad_slug_are_clear_errors():
     with pytest.raises(CommandError, match="Invalid tenant slug"):
         call_command("weft_user", "not a slug", "alice", "--role", "viewer")
     assert not Tenant.objects.exists()
+
+
+@pytest.mark.parametrize(("username", "password", "message"), [
+    ("", None, "Invalid username ''"),
+    ("bad name!", None, "Invalid username 'bad name!'"),
+    ("x" * 151, None, "Invalid username"),
+    ("alice", "short", "too short"),
+])
+def test_bad_usernames_and_weak_passwords_are_clear_errors(username, password, message):
+    args = ["weft_user", "acme", username, "--role", "viewer"]
+    with pytest.raises(CommandError, match=message):
+        call_command(*args, *(["--password", password] if password else []))
+    assert not Membership.objects.exists()
+
+
+def test_api_tokens_are_created_once_per_name_and_checked():
+    from io import StringIO
+
+    from workflows.models import ApiToken
+    from workflows.services.hooks import token_hash
+
+    call_command("weft_user", "acme", "alice", "--role", "admin")
+    out = StringIO()
+    call_command("weft_token", "acme", "orders", stdout=out)
+    token = out.getvalue().strip()
+    assert token.startswith("wft_")
+    assert ApiToken.objects.get(name="orders").token_hash == token_hash(token)
+    with pytest.raises(CommandError, match="already has a token named 'orders'"):
+        call_command("weft_token", "acme", "orders")
+    with pytest.raises(CommandError, match="No tenant 'nosuch'"):
+        call_command("weft_token", "nosuch", "orders")
+    with pytest.raises(CommandError, match="A token name is 1 to 100 characters"):
+        call_command("weft_token", "acme", "   ")
+    assert ApiToken.objects.count() == 1

@@ -1,9 +1,7 @@
-import secrets
-
 from django.core.management.base import BaseCommand, CommandError
 
-from workflows.models import ApiToken, Tenant
-from workflows.services.hooks import token_hash
+from workflows.errors import WeftError
+from workflows.services.tenancy import api_token_create
 
 
 class Command(BaseCommand):
@@ -14,11 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("name")
 
     def handle(self, *args, tenant, name, **options):
-        found = Tenant.objects.filter(slug=tenant).first()
-        if found is None:
-            raise CommandError(f"No tenant '{tenant}'.")
-        if ApiToken.objects.filter(tenant=found, name=name).exists():
-            raise CommandError(f"Tenant '{tenant}' already has a token named '{name}'.")
-        token = f"wft_{secrets.token_urlsafe(32)}"
-        ApiToken.objects.create(tenant=found, name=name, token_hash=token_hash(token))
-        self.stdout.write(token)
+        try:
+            self.stdout.write(api_token_create(tenant_slug=tenant, name=name))
+        except WeftError as exc:
+            raise CommandError(exc.message) from exc

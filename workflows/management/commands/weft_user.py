@@ -1,6 +1,4 @@
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_slug
 
 from workflows.errors import WeftError
 from workflows.models import Role
@@ -19,12 +17,6 @@ class Command(BaseCommand):
                             help="also make the user a Django superuser (for /admin/)")
 
     def handle(self, *args, tenant, username, role, password, superuser, **options):
-        try:
-            validate_slug(tenant)
-        except ValidationError as exc:
-            raise CommandError(
-                f"Invalid tenant slug '{tenant}': letters, digits, - and _."
-            ) from exc
         try:
             membership = tenant_member_ensure(
                 tenant_slug=tenant, username=username, role=role, password=password
