@@ -10,6 +10,7 @@ from django.db import transaction
 
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.models import ApiToken, Membership, Role, Tenant
+from workflows.services.hooks import token_hash
 
 
 def _invalid(path: str, message: str) -> InvalidInput:
@@ -69,8 +70,6 @@ def tenant_member_ensure(
 @transaction.atomic
 def api_token_create(*, tenant_slug: str, name: str) -> str:
     """A new API token for the tenant's HTTP endpoints; returns it (only its hash is kept)."""
-    from workflows.services.hooks import token_hash
-
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
         raise NotFound(f"No tenant '{tenant_slug}'.")

@@ -77,14 +77,19 @@ def published(editor):
 
 @FUZZ
 @given(document=mutated_documents())
-def test_validate_create_and_save_answer_bad_documents_clearly(editor, document):
+def test_validate_create_save_publish_and_run_answer_bad_documents_clearly(editor, document):
     assert_clear_answer(editor.post("/api/v1/definitions/validate/", document, format="json"))
     created = editor.post("/api/v1/definitions/", document, format="json")
     assert_clear_answer(created)
     saved = editor.put("/api/v1/definitions/order-approval/", document, format="json")
     assert_clear_answer(saved)
     if saved.status_code == 200:
-        assert_clear_answer(editor.post("/api/v1/definitions/order-approval/publish/"))
+        published = editor.post("/api/v1/definitions/order-approval/publish/")
+        assert_clear_answer(published)
+        if published.status_code == 200:  # a strange but valid definition must also run
+            ran = editor.post("/api/v1/definitions/order-approval/execute/",
+                              {"input": {"order_id": "o-1", "amount": 5000}}, format="json")
+            assert_clear_answer(ran)
 
 
 @FUZZ
@@ -95,6 +100,21 @@ def test_starting_with_bad_bodies_and_inputs_is_answered_clearly(editor, publish
         assert_clear_answer(editor.post(url, body, format="json"))
         assert_clear_answer(editor.post(url, {"input": inputs, "correlation_id": body},
                                         format="json"))
+
+
+@FUZZ
+@given(payload=json_values)
+def test_resuming_a_bookmark_with_bad_payloads_is_answered_clearly(editor, published, payload):
+    from workflows.models import Bookmark
+
+    started = editor.post(f"/api/v1/definitions/{published}/execute/",
+                          {"input": {"order_id": "o-1", "amount": 5000}}, format="json")
+    assert started.status_code == 200, started.content
+    bookmark = Bookmark.objects.get(instance_id=started.json()["id"])
+    assert_clear_answer(editor.post(f"/api/v1/bookmarks/{bookmark.id}/resume/",
+                                    {"payload": payload}, format="json"))
+    assert_clear_answer(editor.post(f"/api/v1/bookmarks/{bookmark.id}/resume/", payload,
+                                    format="json"))
 
 
 @FUZZ
