@@ -48,8 +48,10 @@ print("parent-ok" if query("select pg_backend_pid()") > 0 else "parent-broken")
 
 
 def run_fork_script(mode: str) -> list[str]:
+    # One pooled session in the parent: in "keep" mode the child can only get that one (a
+    # session the pool opened in the background after `forked_at` would look fresh).
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",
-           "WEFT_DB_POOL": "1", "WEFT_DB_POOL_MIN": "3", "WEFT_DB_POOL_MAX": "6",
+           "WEFT_DB_POOL": "1", "WEFT_DB_POOL_MIN": "1", "WEFT_DB_POOL_MAX": "6",
            "WEFT_DB_POOL_CHILD_MIN": "1", "WEFT_DB_POOL_CHILD_MAX": "2"}
     result = subprocess.run([sys.executable, "-c", FORK_SCRIPT, mode], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=60)
