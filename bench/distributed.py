@@ -11,7 +11,7 @@ the SAME worker processes (`celery -A config worker --include bench.tasks`) serv
 (c) SQL statements per task step and per inline step, counted in-process around `step_run`
     (no broker) on the same database, before the workers start.
 
-The SQS server is moto with one race fixed (runtime/sqs/moto_server.py: stock moto loses a
+The SQS server is moto with one race fixed (workflows/sqs/moto_server.py: stock moto loses a
 message sent during a DeleteMessage). Both sides are timed by when the work really ended (the
 instance's `finished_at`, written by the worker; the chain's last task's clock, pushed to
 Redis), not by when the benchmark noticed.
@@ -98,7 +98,7 @@ def settings_summary(args) -> str:
             f"worker log level {args.log_level}; "
             f"{'extra environment ' + ', '.join(args.worker_env) + '; ' if args.worker_env else ''}"
             f"no beat (nothing is delayed); local SQS server: "
-            "moto with its DeleteMessage made thread-safe (runtime/sqs/moto_server.py: stock "
+            "moto with its DeleteMessage made thread-safe (workflows/sqs/moto_server.py: stock "
             "moto 5.2.5 loses messages under this load)")
 
 
@@ -690,9 +690,9 @@ def log(message: str) -> None:
 
 
 def run(args) -> Report:
-    from runtime.sqs.local_server import LocalSqsServer
     from tests.e2e.support.fixtures import ensure_test_queues, sqs_client
     from tests.e2e.support.workers import start_celery_worker, stop_worker, wait_for_log
+    from workflows.sqs.local_server import LocalSqsServer
 
     began = time.monotonic()
 

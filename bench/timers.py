@@ -49,9 +49,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def run(args) -> dict:
-    from runtime.sqs.local_server import start_local_sqs
     from tests.e2e.support.fixtures import ensure_test_queues
     from tests.e2e.support.platform import start_beat, start_worker, stop_all
+    from workflows.sqs.local_server import start_local_sqs
 
     database = f"weft_bench_timers_{uuid.uuid4().hex[:6]}"
     sqs = start_local_sqs()

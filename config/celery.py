@@ -1,5 +1,5 @@
 """The Celery application. Broker wiring (SQS) comes from settings (`CELERY_*`, built by
-runtime.sqs.config from the environment); see docs/sqs.md."""
+workflows.sqs.config from the environment); see docs/sqs.md."""
 
 import logging
 import os
@@ -7,7 +7,7 @@ import os
 from celery import Celery
 from celery.signals import celeryd_after_setup, worker_process_init
 
-from runtime.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
+from workflows.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,13 +16,12 @@ install_kombu_sqs_guard()
 
 app = Celery("weft")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Finds `workflows/tasks.py` (weft.run_step, ...) as in any Django project.
 app.autodiscover_tasks()
-# runtime/ is not a Django app, so its tasks (weft.run_step, ...) are not found by the line above.
-app.autodiscover_tasks(["runtime"])
 
 
 def _install_worker_steps(celery_app: Celery) -> None:
-    from runtime.worker import WorkerHeartbeat
+    from workflows.worker import WorkerHeartbeat
 
     celery_app.steps["worker"].add(WorkerHeartbeat)
 
@@ -41,6 +40,6 @@ def _log_broker_guard(sender, instance, conf, **kwargs):
 
 @worker_process_init.connect
 def _prepare_forked_child(**kwargs):
-    from runtime.worker import prepare_forked_child
+    from workflows.worker import prepare_forked_child
 
     prepare_forked_child()

@@ -100,7 +100,7 @@ else:
         }
     }
 
-# Celery prefork children run one task at a time: a small pool each (runtime.worker).
+# Celery prefork children run one task at a time: a small pool each (workflows.worker).
 WEFT_DB_POOL_CHILD_MIN = env_int("WEFT_DB_POOL_CHILD_MIN", 2)
 WEFT_DB_POOL_CHILD_MAX = env_int("WEFT_DB_POOL_CHILD_MAX", 10)
 
@@ -203,7 +203,7 @@ configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 # overrides the URL (memory:// in unit tests). No endpoint and no AWS credentials: memory://.
 import os  # noqa: E402
 
-from runtime.sqs.config import sqs_settings  # noqa: E402
+from workflows.sqs.config import sqs_settings  # noqa: E402
 
 WEFT_SQS = sqs_settings(os.environ)
 for _name, _value in WEFT_SQS.celery_settings().items():
@@ -212,7 +212,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Keep our structured JSON logs in workers and beat (Celery would reformat the root logger).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 WEFT_BEAT_STANDBY_INTERVAL = float(env_str("WEFT_BEAT_STANDBY_INTERVAL", "1.0"))
-CELERY_BEAT_SCHEDULER = "runtime.scheduler:LockedDatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "workflows.scheduler:LockedDatabaseScheduler"
 # A takeover must not re-send a recent slot: the leader records every send at once.
 CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_SCHEDULE = {

@@ -7,6 +7,6 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from runtime.discovery import discover_activities
+        from workflows.discovery import discover_activities
 
         discover_activities()

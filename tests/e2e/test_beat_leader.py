@@ -15,8 +15,6 @@ import time
 
 import pytest
 
-from runtime.scheduler import beat_lock_key
-from runtime.sqs.config import sqs_settings
 from tests.e2e.support.beat_processes import (
     SentMessages,
     alive,
@@ -35,6 +33,8 @@ from tests.e2e.support.fixtures import (  # noqa: F401 -- local_sqs is a fixture
     unique_prefix,
 )
 from tests.e2e.support.workers import log_tail, read_log
+from workflows.scheduler import beat_lock_key
+from workflows.sqs.config import sqs_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

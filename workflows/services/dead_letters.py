@@ -13,14 +13,13 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
-from runtime.sqs.config import sqs_settings
-from runtime.sqs.queues import decode_celery_message, delete_message, receive_dead_letters
+from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.errors import Conflict, NotFound
 from workflows.models import DeadLetter, InstanceStatus, Step, StepStatus, Tenant
+from workflows.sqs.config import sqs_settings
+from workflows.sqs.queues import decode_celery_message, delete_message, receive_dead_letters
 
 logger = structlog.get_logger(__name__)
-RUN_STEP_TASK = "weft.run_step"
-RUN_STEPS_TASK = "weft.run_steps"
 
 
 def _client(settings_):

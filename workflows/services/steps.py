@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from runtime import engine
 from runtime.engine import TaskRequest, execute_task, should_retry
+from workflows.broker import publish_step, publish_steps
 from workflows.models import (
     Incident,
     InstanceStatus,
@@ -79,8 +80,6 @@ def steps_publish(steps: list[tuple]) -> None:
     second, a sweep after an outage) go in messages of up to `WEFT_STEPS_PER_MESSAGE`, which
     keeps the queue short (a deep queue slows every receive). A failure leaves the steps
     unpublished for the sweeper: a broker outage delays work, it never loses it."""
-    from runtime.dispatch import publish_step, publish_steps
-
     failed = []
     per_message = settings.WEFT_STEPS_PER_MESSAGE
     if len(steps) <= settings.WEFT_STEPS_SINGLE_MESSAGES:

@@ -21,12 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from runtime.sqs.config import sqs_settings
-from runtime.sqs.queues import decode_celery_message
 from tests.e2e.support.fixtures import sqs_client
 from tests.e2e.support.workers import REPO
+from workflows.sqs.config import sqs_settings
+from workflows.sqs.queues import decode_celery_message
 
-SCHEDULER = "runtime.scheduler:LockedDatabaseScheduler"
+SCHEDULER = "workflows.scheduler:LockedDatabaseScheduler"
 _ORIGIN_PID = re.compile(r"^gen(\d+)@")
 
 

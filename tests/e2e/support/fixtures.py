@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.sqs.config import sqs_settings
-from runtime.sqs.local_server import LocalSqsServer, start_local_sqs
+from workflows.sqs.config import sqs_settings
+from workflows.sqs.local_server import LocalSqsServer, start_local_sqs
 
 # One prefix per test session, so queues left on a shared server never collide across runs.
 SESSION_PREFIX = f"t{uuid.uuid4().hex[:6]}-"
@@ -67,7 +67,7 @@ def celery_publisher(env: dict[str, str], name: str = "publisher"):
     """A bare Celery app that publishes to the broker described by `env` (`send_task`)."""
     from celery import Celery
 
-    from runtime.sqs.config import celery_broker_settings
+    from workflows.sqs.config import celery_broker_settings
 
     app = Celery(name, set_as_current=False)
     app.conf.update(celery_broker_settings(env))
@@ -76,7 +76,7 @@ def celery_publisher(env: dict[str, str], name: str = "publisher"):
 
 def ensure_test_queues(env: dict[str, str], *extra: str) -> dict[str, str]:
     """Create the queues (and DLQs) `env` describes; again after a local server restart."""
-    from runtime.sqs.queues import ensure_queues_for
+    from workflows.sqs.queues import ensure_queues_for
 
     return ensure_queues_for(sqs_settings(env), client=sqs_client(env), extra=extra)
 

@@ -10,8 +10,8 @@ import time
 
 from celery import Celery
 
-from runtime.sqs.config import celery_broker_settings
-from runtime.sqs.kombu_guard import install_kombu_sqs_guard
+from workflows.sqs.config import celery_broker_settings
+from workflows.sqs.kombu_guard import install_kombu_sqs_guard
 
 app = Celery("mini")
 app.conf.update(celery_broker_settings(os.environ))

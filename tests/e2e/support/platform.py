@@ -85,7 +85,7 @@ def start_beat(env: dict) -> subprocess.Popen:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # our own command line
             [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-             "-S", "runtime.scheduler:LockedDatabaseScheduler",
+             "-S", "workflows.scheduler:LockedDatabaseScheduler",
              "--schedule", str(LOG_DIR / f"beat-{uuid.uuid4().hex[:6]}.db")],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     process.log_path = str(log_path)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.sqs.config import celery_broker_settings, sqs_settings
+from workflows.sqs.config import celery_broker_settings, sqs_settings
 
 LOCAL = {
     "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566",

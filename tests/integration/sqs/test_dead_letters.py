@@ -5,8 +5,6 @@ import time
 
 import pytest
 
-from runtime.sqs.config import sqs_settings
-from runtime.sqs.queues import decode_celery_message, delete_message, receive_dead_letters
 from tests.e2e.support.fixtures import (
     celery_publisher,
     ensure_test_queues,
@@ -15,6 +13,8 @@ from tests.e2e.support.fixtures import (
     unique_prefix,
 )
 from tests.e2e.support.workers import start_celery_worker, stop_worker
+from workflows.sqs.config import sqs_settings
+from workflows.sqs.queues import decode_celery_message, delete_message, receive_dead_letters
 
 
 def wait_for_dead_letters(client, dlq_url, count=1, timeout=20.0):

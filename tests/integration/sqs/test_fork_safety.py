@@ -1,5 +1,5 @@
 """A Celery pool child forked after the main process used the database must not share the
-parent's pooled connections, and gets a pool sized for one task (runtime.worker).
+parent's pooled connections, and gets a pool sized for one task (workflows.worker).
 
 The check runs in a subprocess, because forking the test process would fork pytest-django's
 test transaction too. The child asks PostgreSQL when its session started: a session opened
@@ -19,7 +19,7 @@ import os, sys, time
 import django
 django.setup()
 from django.db import connection
-from runtime.worker import prepare_forked_child
+from workflows.worker import prepare_forked_child
 
 def query(sql, params=()):
     with connection.cursor() as cursor:

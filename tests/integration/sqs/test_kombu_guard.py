@@ -7,8 +7,6 @@ import time
 
 import pytest
 
-from runtime.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
-from runtime.sqs.local_server import start_local_sqs
 from tests.e2e.support.fixtures import (
     celery_publisher,
     ensure_test_queues,
@@ -17,6 +15,8 @@ from tests.e2e.support.fixtures import (
 )
 from tests.e2e.support.proxy import FlakyProxy
 from tests.e2e.support.workers import read_log, start_celery_worker, stop_worker
+from workflows.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
+from workflows.sqs.local_server import start_local_sqs
 
 MINI_APP = "tests.e2e.support.mini_app"
 KOMBU_CRASH = "Unrecoverable error: AttributeError(\"'list' object has no attribute 'get'\")"

@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from runtime.sqs.config import sqs_settings
-from runtime.sqs.queues import (
+from tests.e2e.support.fixtures import sqs_client, sqs_env, unique_prefix
+from workflows.sqs.config import sqs_settings
+from workflows.sqs.queues import (
     dead_letter_queue_name,
     ensure_queues,
     queue_name,
     queue_names,
     queue_urls,
 )
-from tests.e2e.support.fixtures import sqs_client, sqs_env, unique_prefix
 
 
 @pytest.fixture

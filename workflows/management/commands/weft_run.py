@@ -15,11 +15,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from runtime.sqs.config import sqs_settings
-from runtime.sqs.local_server import LocalSqsServer
-from runtime.sqs.queues import ensure_queues_for
 from workflows.services.examples import examples_load
 from workflows.services.tenancy import tenant_member_ensure
+from workflows.sqs.config import sqs_settings
+from workflows.sqs.local_server import LocalSqsServer
+from workflows.sqs.queues import ensure_queues_for
 
 DEMO_TENANT, DEMO_USER, DEMO_PASSWORD = "demo", "demo", "demo-password"
 

@@ -5,8 +5,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from runtime.sqs.config import base_queue_name
-from runtime.sqs.queues import ensure_queues_for
+from workflows.sqs.config import base_queue_name
+from workflows.sqs.queues import ensure_queues_for
 
 
 class Command(BaseCommand):

@@ -1,9 +1,15 @@
-"""Celery tasks: thin adapters that call one service each."""
+"""Celery tasks: thin adapters that call one service each. Found by Celery's autodiscovery
+(`config/celery.py`); the broker adapter (`workflows.broker`) sends to them by name."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
+from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.steps import PoisonStep, step_run, steps_sweep
+from workflows.services.timers import timers_fire_due
+from workflows.services.triggers import trigger_fire
+from workflows.services.workers import workers_mark_lost
 
 # The database is restarting or failing over. A step's state is safe in it (a claim either
 # committed or did not), so the message is simply sent again after a short backoff instead of
@@ -18,7 +24,7 @@ def _retry_after_database_error(task, exc: Exception):
     return task.retry(exc=exc, countdown=countdown, max_retries=None)
 
 
-@shared_task(name="weft.run_step", acks_late=True, ignore_result=True)
+@shared_task(name=RUN_STEP_TASK, acks_late=True, ignore_result=True)
 def run_step(step_id: str) -> str:
     try:
         return step_run(step_id=step_id, worker=run_step.request.hostname or "worker")
@@ -26,7 +32,7 @@ def run_step(step_id: str) -> str:
         raise _retry_after_database_error(run_step, exc) from exc
 
 
-@shared_task(name="weft.run_steps", acks_late=True, ignore_result=True)
+@shared_task(name=RUN_STEPS_TASK, acks_late=True, ignore_result=True)
 def run_steps(step_ids: list[str]) -> list[str]:
     worker = run_steps.request.hostname or "worker"
     outcomes, poison = [], None
@@ -50,27 +56,19 @@ def sweep_steps() -> dict:
 
 @shared_task(name="weft.collect_dead_letters", ignore_result=True)
 def collect_dead_letters() -> int:
-    from workflows.services.dead_letters import dead_letters_collect
-
     return dead_letters_collect()
 
 
 @shared_task(name="weft.mark_lost_workers", ignore_result=True)
 def mark_lost_workers() -> int:
-    from workflows.services.workers import workers_mark_lost
-
     return workers_mark_lost()
 
 
 @shared_task(name="weft.fire_trigger", ignore_result=True)
 def fire_trigger(trigger_id: int) -> str:
-    from workflows.services.triggers import trigger_fire
-
     return trigger_fire(trigger_id=trigger_id)
 
 
 @shared_task(name="weft.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> int:
-    from workflows.services.timers import timers_fire_due
-
     return timers_fire_due()

@@ -1,4 +1,4 @@
-"""The local SQS server: moto's, with one race fixed. Run as `python -m runtime.sqs.moto_server
+"""The local SQS server: moto's, with one race fixed. Run as `python -m workflows.sqs.moto_server
 [moto.server options]` (LocalSqsServer does).
 
 moto 5.2.5's `Queue.delete_message` rebuilds the queue's message list and assigns it back

@@ -5,7 +5,7 @@ import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError
 
-from runtime import tasks
+from workflows import tasks
 
 
 class FlakyDatabase:

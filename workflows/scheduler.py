@@ -2,7 +2,7 @@
 holds a PostgreSQL session advisory lock, so any number of beat processes can run and exactly one
 of them (the leader) sends periodic tasks; the others stand by and retry the lock.
 
-    celery -A config beat -S runtime.scheduler:LockedDatabaseScheduler
+    celery -A config beat -S workflows.scheduler:LockedDatabaseScheduler
 
 Why it is built this way (docs/scheduler.md; measured in ../shared/design/SQS-AND-BEAT.md):
 

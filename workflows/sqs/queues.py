@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from runtime.sqs.config import (
+from workflows.sqs.config import (
     DLQ_SUFFIX,
     FIFO_SUFFIX,
     MAX_RECEIVE_COUNT,
@@ -113,7 +113,7 @@ def queue_urls(client, names: Iterable[str]) -> dict[str, str | None]:
 
 
 def ensure_queues_for(settings, client=None, extra: Iterable[str] = ()) -> dict[str, str]:
-    """`ensure_queues` for a `runtime.sqs.config.SqsSettings` (its queues plus `extra` bases)."""
+    """`ensure_queues` for a `workflows.sqs.config.SqsSettings` (its queues plus `extra` bases)."""
     if client is None:
         import boto3
 

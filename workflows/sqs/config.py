@@ -99,12 +99,12 @@ class SqsSettings:
         return name + FIFO_SUFFIX if self.fifo else name
 
     def sqs_queue(self, base: str | None = None) -> str:
-        from runtime.sqs.queues import queue_name
+        from workflows.sqs.queues import queue_name
 
         return queue_name(base_queue_name(base), prefix=self.prefix, fifo=self.fifo)
 
     def sqs_dead_letter_queue(self, base: str | None = None) -> str:
-        from runtime.sqs.queues import dead_letter_queue_name
+        from workflows.sqs.queues import dead_letter_queue_name
 
         return dead_letter_queue_name(base_queue_name(base), prefix=self.prefix, fifo=self.fifo)
 

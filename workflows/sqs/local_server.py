@@ -33,7 +33,7 @@ def _answers(host: str, port: int) -> bool:
 
 
 class LocalSqsServer:
-    """moto's SQS server (runtime.sqs.moto_server) on `host:port`; `.url` is the
+    """moto's SQS server (workflows.sqs.moto_server) on `host:port`; `.url` is the
     AWS_ENDPOINT_URL_SQS to use."""
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path=None):
@@ -53,7 +53,7 @@ class LocalSqsServer:
         try:
             # Our own fixed command line.
             self.process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "runtime.sqs.moto_server", "-H", self.host, "-p",
+                [sys.executable, "-m", "workflows.sqs.moto_server", "-H", self.host, "-p",
                  str(self.port)],
                 cwd=Path(__file__).resolve().parents[2],  # the repository root
                 stdout=log,
