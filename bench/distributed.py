@@ -362,7 +362,8 @@ def measure_statements(tenant) -> StatementCounts:
     from django.test import override_settings
 
     from workflows.models import Step, StepStatus, WorkflowInstance
-    from workflows.services.steps import instance_dispatch, step_run
+    from workflows.services.instances import instance_dispatch
+    from workflows.services.runner import step_run
 
     def run_all(instance_id, record=None):
         while True:
@@ -386,7 +387,7 @@ def measure_statements(tenant) -> StatementCounts:
         return finished
 
     counts = StatementCounts(continue_max=settings.WEFT_STEP_CONTINUE_MAX)
-    with mock.patch("workflows.services.steps.steps_publish"):
+    with mock.patch("workflows.services.outbox.steps_publish"):
         # Warm caches (published definition, plans, prepared statements) like a busy worker.
         for definition_id in ("tasks5", "inline10", "inline200"):
             warm = instance_dispatch(tenant=tenant, definition_id=definition_id, input={})
@@ -511,7 +512,7 @@ class Sides:
 
     # (a)
     def weft_latency(self, timeout: float) -> float:
-        from workflows.services.steps import instance_dispatch
+        from workflows.services.instances import instance_dispatch
 
         started = time.time()
         instance = instance_dispatch(tenant=self.tenant, definition_id="latency", input={})
@@ -528,7 +529,7 @@ class Sides:
 
     # (b)
     def weft_throughput(self, timeout: float) -> dict:
-        from workflows.services.steps import instance_dispatch
+        from workflows.services.instances import instance_dispatch
 
         count, steps = self.args.throughput_count, self.args.throughput_steps
         started = time.time()

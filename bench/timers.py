@@ -69,7 +69,7 @@ def run(args) -> dict:
 
         from workflows.models import Bookmark, JournalEntry, Step, WorkflowInstance
         from workflows.services.definitions import definition_create, definition_publish
-        from workflows.services.execution import instance_execute
+        from workflows.services.inline import instance_execute
         from workflows.services.tenancy import tenant_member_ensure
 
         tenant = tenant_member_ensure(tenant_slug="bench", username="bench", role="editor",

@@ -18,7 +18,7 @@ from workflows.models import (
     WorkflowInstance,
 )
 from workflows.services.dead_letters import dead_letter_redrive
-from workflows.services.instances import (
+from workflows.services.instance_actions import (
     instance_cancel,
     instance_resume,
     instance_retry,

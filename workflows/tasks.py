@@ -6,7 +6,9 @@ from django.db import InterfaceError, OperationalError
 
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.services.dead_letters import dead_letters_collect
-from workflows.services.steps import PoisonStep, step_run, steps_sweep
+from workflows.services.poison import PoisonStep
+from workflows.services.runner import step_run
+from workflows.services.sweeper import steps_sweep
 from workflows.services.timers import timers_fire_due
 from workflows.services.triggers import trigger_fire
 from workflows.services.workers import workers_mark_lost

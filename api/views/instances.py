@@ -23,7 +23,7 @@ from api.views.definitions import ERRORS
 from workflows.errors import InvalidInput
 from workflows.models import Role
 from workflows.selectors import instances as selectors
-from workflows.services import events, execution, instances, steps
+from workflows.services import bookmarks, events, inline, instance_actions, instances
 
 
 def _datetime_param(request: Request, name: str):
@@ -48,7 +48,7 @@ class DefinitionExecuteView(TenantAPIView):
     def post(self, request: Request, definition_id: str) -> Response:
         body = StartRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        instance = execution.instance_execute(
+        instance = inline.instance_execute(
             tenant=self.tenant, definition_id=definition_id, **body.validated_data
         )
         found = selectors.instance_get(tenant=self.tenant, instance_id=instance.id)
@@ -64,7 +64,7 @@ class DefinitionDispatchView(TenantAPIView):
     def post(self, request: Request, definition_id: str) -> Response:
         body = StartRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        instance = steps.instance_dispatch(
+        instance = instances.instance_dispatch(
             tenant=self.tenant, definition_id=definition_id, **body.validated_data
         )
         return Response({"id": str(instance.id), "status": instance.status},
@@ -104,7 +104,7 @@ class InstanceDetailView(TenantAPIView):
     @extend_schema(summary="Delete a finished, faulted or cancelled instance",
                    responses={204: None, **ERRORS})
     def delete(self, request: Request, instance_id) -> Response:
-        instances.instance_delete(tenant=self.tenant, instance_id=instance_id)
+        instance_actions.instance_delete(tenant=self.tenant, instance_id=instance_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -128,15 +128,15 @@ def _action_view(name: str, service, summary: str) -> type:
 
 
 InstanceCancelView = _action_view(
-    "InstanceCancelView", instances.instance_cancel,
+    "InstanceCancelView", instance_actions.instance_cancel,
     "Cancel an active instance: pending steps, bookmarks and children too")
 InstanceSuspendView = _action_view(
-    "InstanceSuspendView", instances.instance_suspend,
+    "InstanceSuspendView", instance_actions.instance_suspend,
     "Hold an active instance: no new step runs until it is resumed")
 InstanceResumeView = _action_view(
-    "InstanceResumeView", instances.instance_resume, "Release a held instance")
+    "InstanceResumeView", instance_actions.instance_resume, "Release a held instance")
 InstanceRetryView = _action_view(
-    "InstanceRetryView", instances.instance_retry,
+    "InstanceRetryView", instance_actions.instance_retry,
     "Run a faulted instance again from the activity that faulted")
 
 
@@ -187,7 +187,7 @@ class BookmarkResumeView(TenantAPIView):
     def post(self, request: Request, bookmark_id) -> Response:
         body = ResumeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        instance = events.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
+        instance = bookmarks.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
                                              payload=body.validated_data["payload"])
         return Response(InstanceSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance.id)).data)

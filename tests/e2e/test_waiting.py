@@ -87,7 +87,7 @@ def test_parent_waits_for_a_child_that_waits_for_an_event_on_the_workers(make_te
 def test_thousand_delays_due_in_the_same_second_fire_exactly_once(make_tenant, e2e_env):
     from workflows.models import Bookmark, JournalEntry, Step, WorkflowInstance
     from workflows.services.definitions import definition_create, definition_publish
-    from workflows.services.execution import instance_execute
+    from workflows.services.inline import instance_execute
 
     tenant, _ = make_tenant()
     due = (timezone.now() + timedelta(seconds=25)).replace(microsecond=0)

@@ -9,6 +9,7 @@ activity that faulted; otherwise the step goes back to pending and is published.
 import os
 from datetime import UTC, datetime
 
+import boto3
 import structlog
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +17,9 @@ from django.utils import timezone
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.errors import Conflict, NotFound
 from workflows.models import DeadLetter, InstanceStatus, Step, StepStatus, Tenant
+from workflows.services.instance_actions import instance_retry
+from workflows.services.outbox import steps_publish_on_commit
+from workflows.services.poison import step_mark_dead
 from workflows.sqs.config import sqs_settings
 from workflows.sqs.queues import decode_celery_message, delete_message, receive_dead_letters
 
@@ -23,15 +27,11 @@ logger = structlog.get_logger(__name__)
 
 
 def _client(settings_):
-    import boto3
-
     return boto3.client("sqs", **settings_.boto3_client_kwargs())
 
 
 def dead_letters_collect(*, max_batches: int = 10) -> int:
     """Move what the dead-letter queues hold into the database; returns how many."""
-    from workflows.services.steps import step_mark_dead
-
     sqs = sqs_settings(os.environ)
     if not sqs.uses_sqs:
         return 0
@@ -88,9 +88,6 @@ def _record(queue: str, letter: dict):
 
 @transaction.atomic
 def dead_letter_redrive(*, tenant: Tenant, dead_letter_id) -> DeadLetter:
-    from workflows.services.instances import instance_retry
-    from workflows.services.steps import steps_publish_on_commit
-
     letter = DeadLetter.objects.select_for_update().filter(tenant=tenant,
                                                             id=dead_letter_id).first()
     if letter is None:

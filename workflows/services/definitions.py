@@ -1,5 +1,6 @@
 """Definition lifecycle: create, save a draft, publish, retract, delete."""
 
+import json
 import re
 from typing import Any
 
@@ -77,8 +78,6 @@ def _normalised_body(body: Any, *, definition_id: str | None = None) -> dict:
 
 
 def _json_size(body: dict) -> bytes:
-    import json
-
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -10,7 +10,6 @@ The request's correlation id is, in this order: a path parameter named `correlat
 `correlation_id` query parameter, or the only path parameter of the route.
 """
 
-import hashlib
 import json
 import re
 import time
@@ -34,8 +33,9 @@ from workflows.models import (
 )
 from workflows.plans import plan_for_instance
 from workflows.selectors.definitions import definition_get_published
-from workflows.services.driver import InstanceDriver
+from workflows.services.inline import InlineRunner
 from workflows.services.instances import instance_create, instance_lock
+from workflows.services.tenancy import token_hash
 from workflows.text import find_nul, nul_message
 
 
@@ -95,10 +95,6 @@ def _correlation(route: dict, query: dict) -> str | None:
     if query.get("correlation_id"):
         return query["correlation_id"]
     return next(iter(route.values())) if len(route) == 1 else None
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _authorize(tenant: Tenant, request: HookRequest) -> None:
@@ -178,10 +174,10 @@ def _start(tenant, trigger: WorkflowTrigger, payload: dict, *, correlation_id, b
             tenant=tenant, published=published, raw_input=body_input,
             correlation_id=correlation_id,
             trigger={"activity_id": trigger.activity_id, "payload": payload})
-        driver = InstanceDriver(instance, plan, inline=True)
-        driver.budget.deadline = min(driver.budget.deadline, deadline)
-        driver.drive(engine.run(plan, instance.state, now=timezone.now(), max_steps=1000))
-        driver.finish()
+        runner = InlineRunner(instance, plan)
+        runner.budget.deadline = min(runner.budget.deadline, deadline)
+        runner.drive(engine.run(plan, instance.state, now=timezone.now(), max_steps=1000))
+        runner.finish()
     return _answer_or_wait(instance, deadline)
 
 
@@ -193,10 +189,10 @@ def _resume(tenant, bookmark: Bookmark, payload: dict) -> HookAnswer:
             raise NotFound("No such endpoint.")
         instance.http_response = None  # this request waits for its own answer
         plan = plan_for_instance(instance)
-        driver = InstanceDriver(instance, plan, inline=True)
-        driver.budget.deadline = min(driver.budget.deadline, deadline)
-        driver.drive(engine.resume_bookmark(plan, instance.state, bookmark_key=bookmark.key,
+        runner = InlineRunner(instance, plan)
+        runner.budget.deadline = min(runner.budget.deadline, deadline)
+        runner.drive(engine.resume_bookmark(plan, instance.state, bookmark_key=bookmark.key,
                                             payload=payload, now=timezone.now(),
                                             max_steps=1000))
-        driver.finish()
+        runner.finish()
     return _answer_or_wait(instance, deadline)

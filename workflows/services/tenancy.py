@@ -1,5 +1,6 @@
 """Tenants, their members and their API tokens."""
 
+import hashlib
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -10,7 +11,11 @@ from django.db import transaction
 
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.models import ApiToken, Membership, Role, Tenant
-from workflows.services.hooks import token_hash
+
+
+def token_hash(token: str) -> str:
+    """How an API token is stored: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _invalid(path: str, message: str) -> InvalidInput:

@@ -12,12 +12,10 @@ from django.utils import timezone
 
 from workflows.models import Bookmark, Step
 from workflows.plans import plan_for_instance
-from workflows.services.driver import new_step, queue_of
+from workflows.services.outbox import new_step, queue_of, steps_publish_on_commit
 
 
 def timers_fire_due(*, batch_size: int | None = None, max_batches: int = 20) -> int:
-    from workflows.services.steps import steps_publish_on_commit
-
     batch_size = batch_size or settings.WEFT_TIMER_BATCH_SIZE
     fired = 0
     for _ in range(max_batches):

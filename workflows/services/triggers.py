@@ -31,6 +31,7 @@ from workflows.models import (
     WorkflowTrigger,
 )
 from workflows.plans import plan_for
+from workflows.services.instances import instance_dispatch
 
 logger = structlog.get_logger(__name__)
 FIRE_TASK = "weft.fire_trigger"
@@ -123,8 +124,6 @@ def _slot(trigger: WorkflowTrigger, now: datetime) -> datetime:
 
 def trigger_fire(*, trigger_id: int, now: datetime | None = None) -> str:
     """Start one instance for this trigger's current slot, once."""
-    from workflows.services.steps import instance_dispatch
-
     now = now or timezone.now()
     with transaction.atomic():
         trigger = (WorkflowTrigger.objects.select_for_update().select_related("tenant")

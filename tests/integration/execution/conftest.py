@@ -34,7 +34,7 @@ def drain_steps(limit: int = 1000) -> int:
     from django.utils import timezone
 
     from workflows.models import Step, StepStatus
-    from workflows.services.steps import step_run
+    from workflows.services.runner import step_run
 
     ran = 0
     while ran < limit:

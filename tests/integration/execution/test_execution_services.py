@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from tests.integration.execution.conftest import SPEC_EXAMPLE, drain_steps, sequence
 from workflows.errors import WeftError
 from workflows.models import ActivityExecution, Bookmark, JournalEntry, WorkflowInstance
-from workflows.services.events import bookmark_resume
-from workflows.services.execution import instance_execute
+from workflows.services.bookmarks import bookmark_resume
+from workflows.services.inline import instance_execute
 
 
 def writes(steps: int) -> dict:

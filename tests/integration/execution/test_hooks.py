@@ -6,7 +6,7 @@ from django.test import Client
 
 from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import Bookmark, WorkflowInstance
-from workflows.services.steps import instance_dispatch
+from workflows.services.instances import instance_dispatch
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,9 @@ from django.utils import timezone
 from tests.factories import UserFactory
 from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import DeadLetter, Step, StepKind, StepStatus, WorkerProcess
-from workflows.services.steps import instance_dispatch, step_mark_dead, step_run
+from workflows.services.instances import instance_dispatch
+from workflows.services.poison import step_mark_dead
+from workflows.services.runner import step_run
 from workflows.services.workers import worker_heartbeat, workers_mark_lost
 
 pytestmark = pytest.mark.django_db

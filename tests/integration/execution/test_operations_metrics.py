@@ -14,7 +14,7 @@ from tests.integration.execution.conftest import sequence
 from workflows.metrics import OPERATIONS
 from workflows.models import Bookmark, DeadLetter, Step, StepStatus, WorkerProcess
 from workflows.selectors.operations import operations_snapshot
-from workflows.services.steps import instance_dispatch
+from workflows.services.instances import instance_dispatch
 from workflows.services.workers import worker_heartbeat
 
 pytestmark = pytest.mark.django_db

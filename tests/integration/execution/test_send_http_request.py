@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.integration.execution.conftest import sequence
-from workflows.services.execution import instance_execute
+from workflows.services.inline import instance_execute
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,11 @@ from django.utils import timezone
 
 from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import Step, StepKind, StepStatus, WorkflowInstance
-from workflows.services.instances import instance_resume, instance_retry, instance_suspend
-from workflows.services.steps import PoisonStep, instance_dispatch, step_run, steps_sweep
+from workflows.services.instance_actions import instance_resume, instance_retry, instance_suspend
+from workflows.services.instances import instance_dispatch
+from workflows.services.poison import PoisonStep
+from workflows.services.runner import step_run
+from workflows.services.sweeper import steps_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -328,7 +331,7 @@ def test_a_step_running_when_suspended_finishes_but_starts_nothing_new(tenant, p
     assert instance.status == "finished"
     other = instance_dispatch(tenant=tenant, definition_id="pair")
     run_step = Step.objects.get(instance=other)
-    from workflows.services.steps import _claim, _run_claimed
+    from workflows.services.runner import _claim, _run_claimed
 
     claimed = _claim(run_step.id, "w")  # a worker has it...
     instance_suspend(tenant=tenant, instance_id=other.id)  # ...when the operator suspends

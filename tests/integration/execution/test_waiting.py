@@ -13,9 +13,9 @@ from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import Bookmark, JournalEntry, Step, TriggerFire, WorkflowInstance
 from workflows.services.definitions import definition_delete, definition_retract
 from workflows.services.events import event_publish
-from workflows.services.execution import instance_execute
-from workflows.services.instances import instance_cancel
-from workflows.services.steps import instance_dispatch
+from workflows.services.inline import instance_execute
+from workflows.services.instance_actions import instance_cancel
+from workflows.services.instances import instance_dispatch
 from workflows.services.timers import timers_fire_due
 from workflows.services.triggers import trigger_fire
 

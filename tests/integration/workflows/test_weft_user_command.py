@@ -55,7 +55,7 @@ def test_api_tokens_are_created_once_per_name_and_checked():
     from io import StringIO
 
     from workflows.models import ApiToken
-    from workflows.services.hooks import token_hash
+    from workflows.services.tenancy import token_hash
 
     call_command("weft_user", "acme", "alice", "--role", "admin")
     out = StringIO()

@@ -1,18 +1,18 @@
-"""Applies what the engine decided for one locked instance.
+"""Applying what the engine decided for one locked instance: its records, its new steps (task
+activities, continuation, children started, parents and event waiters woken), in the caller's
+transaction, published after commit.
 
-Two modes share this code:
-- inline (the synchronous `execute/`): task activities and children run here and now, within
-  a step and time budget; what is left when the budget runs out is handed to the workers as
-  steps;
-- steps (workers): every task activity becomes a TASK step, a child a new instance with a RUN
-  step, and running out of the burst budget a RUN step; all written in the caller's
-  transaction and published after commit.
+`ResultApplier` is the workers' way: every task activity becomes a TASK step, a child a new
+instance with a RUN step, and running out of the burst budget a RUN step. The synchronous way
+(`execute/`, hooks) is `services.inline.InlineRunner`, which runs tasks and children here and
+now and hands the rest over through the same `finish`.
 
 Either way the records of a call are written by `RunRecorder` in a fixed number of bulk
-statements, and new steps (plus the step just completed) in one upsert.
+statements, and new steps (plus the step just completed) in one upsert. The caller holds the
+instance row lock (`instances.instance_lock`); the bookmarks and steps written here belong to
+that instance (or to a parent or child, which are new rows or claimed by a DELETE).
 """
 
-import random
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,8 +21,7 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
-from runtime import engine
-from runtime.engine import TaskRequest, execute_task, should_retry
+from runtime.engine import TaskRequest
 from workflows.errors import InvalidInput
 from workflows.models import (
     Bookmark,
@@ -33,12 +32,20 @@ from workflows.models import (
     WorkflowInstance,
 )
 from workflows.plans import plan_for_instance
-from workflows.services.run_recorder import RunRecorder
+from workflows.selectors.definitions import definition_get_published
+from workflows.services.bookmarks import bookmarks_claim_for_event, retained_event_claim
+from workflows.services.instances import instance_create
+from workflows.services.outbox import (
+    STEP_UPSERT_FIELDS,
+    new_step,
+    queue_of,
+    steps_publish_on_commit,
+)
+from workflows.services.records import RunRecorder
 
 logger = structlog.get_logger(__name__)
 
 MAX_CHILD_DEPTH = 16
-STEP_UPSERT_FIELDS = ["status", "finished_at", "error", "lease_until"]
 
 
 @dataclass
@@ -66,40 +73,31 @@ class Budget:
         return self.steps >= self.max_steps or time.monotonic() >= self.deadline
 
 
-def new_step(instance: WorkflowInstance, kind: str, *, queue: str, payload: dict | None = None,
-             task_key: str | None = None, attempt: int = 1, run_after=None) -> Step:
-    now = timezone.now()
-    run_after = run_after or now
-    return Step(
-        tenant_id=instance.tenant_id, instance_id=instance.id, kind=kind, queue=queue,
-        payload=payload or {}, task_key=task_key, attempt=attempt, run_after=run_after,
-        # Due steps are published right after commit; the sweeper publishes the others.
-        published_at=now if run_after <= now else None,
-        publish_count=1 if run_after <= now else 0,
-    )
+def error_of(exc: BaseException, attempt: int) -> dict:
+    return {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
+            "attempt": attempt}
 
 
-def queue_of(plan) -> str:
-    return plan.options.get("queue") or "default"
+class ResultApplier:
+    """Collects engine results for one locked instance; `finish` writes them."""
 
-
-class InstanceDriver:
-    def __init__(self, instance: WorkflowInstance, plan, *, inline: bool,
-                 budget: Budget | None = None, depth: int = 0,
-                 parent_handles_completion: bool = False) -> None:
+    def __init__(self, instance: WorkflowInstance, plan, *, budget: Budget | None = None,
+                 depth: int = 0, parent_handles_completion: bool = False) -> None:
         self.instance = instance
         self.plan = plan
-        self.inline = inline
-        self.budget = budget or (Budget.synchronous() if inline else Budget.burst())
+        self.budget = budget or self.default_budget()
         self.depth = depth
         self.parent_handles_completion = parent_handles_completion
         self.recorder = RunRecorder(instance)
         self.steps: list[Step] = []
-        self.inline_tasks: list[TaskRequest] = []
         self.cancelled_task_keys: set[str] = set()
         self.events: list[dict] = []
         self.last = None
         self.kept: Step | None = None
+
+    @staticmethod
+    def default_budget() -> Budget:
+        return Budget.burst()
 
     # ---- applying engine results -----------------------------------------------------------
 
@@ -109,68 +107,28 @@ class InstanceDriver:
         self.budget.steps += result.steps
         cancelled = set(result.cancelled_tasks)
         if cancelled:
-            self.inline_tasks = [t for t in self.inline_tasks if t.key not in cancelled]
-            self.steps = [s for s in self.steps if s.task_key not in cancelled]
+            self.cancel_tasks(cancelled)
             self.cancelled_task_keys |= cancelled
         for task in result.tasks:
-            if self.inline:
-                self.inline_tasks.append(task)
-            else:
-                self.steps.append(self._task_step(task))
+            self.schedule_task(task)
         for effect in result.effects:
             self._effect(effect)
-        if result.status == "budget_exhausted" and not self.inline:
-            self.steps.append(new_step(self.instance, StepKind.RUN, queue=queue_of(self.plan)))
+        if result.status == "budget_exhausted":
+            self.budget_exhausted()
 
-    def _task_step(self, task: TaskRequest, *, attempt: int = 1, run_after=None) -> Step:
+    def cancel_tasks(self, keys: set[str]) -> None:
+        self.steps = [s for s in self.steps if s.task_key not in keys]
+
+    def schedule_task(self, task: TaskRequest) -> None:
+        self.steps.append(self.task_step(task))
+
+    def budget_exhausted(self) -> None:
+        self.steps.append(new_step(self.instance, StepKind.RUN, queue=queue_of(self.plan)))
+
+    def task_step(self, task: TaskRequest, *, attempt: int = 1, run_after=None) -> Step:
         return new_step(self.instance, StepKind.TASK, queue=task.queue or queue_of(self.plan),
                         payload=task.as_dict(), task_key=task.key, attempt=attempt,
                         run_after=run_after)
-
-    def drive(self, result) -> None:
-        """Inline mode: keep going (tasks here and now) until terminal, waiting, or out of
-        budget; then hand what is left to the workers."""
-        self.apply(result)
-        while not self.last.is_terminal:
-            if self.budget.exhausted():
-                self._hand_over()
-                return
-            if self.inline_tasks:
-                self.apply(self._run_task_inline(self.inline_tasks.pop(0)))
-            elif self.last.status == "budget_exhausted":
-                self.apply(engine.run(self.plan, self.instance.state, now=timezone.now(),
-                                      max_steps=min(self.budget.remaining_steps(), 1000)))
-            else:
-                return
-
-    def _hand_over(self) -> None:
-        for task in self.inline_tasks:
-            self.steps.append(self._task_step(task))
-        self.inline_tasks = []
-        if self.instance.state.get("queue"):
-            self.steps.append(new_step(self.instance, StepKind.RUN, queue=queue_of(self.plan)))
-        self.recorder.journal_note(
-            f"Synchronous execution handed over to the workers after {self.budget.steps} "
-            "activity executions (budget reached).", {"code": "handed_over"})
-
-    def _run_task_inline(self, request: TaskRequest):
-        """Runs a task here, retrying at once up to its policy (no sleeping in a request)."""
-        attempt = request.attempt
-        while True:
-            try:
-                output = execute_task(
-                    engine.default_registry(), request,
-                    request.context(step_id=request.key, attempt=attempt),
-                    http_allowed_hosts=settings.WEFT_HTTP_ALLOWED_HOSTS,
-                )
-            except Exception as exc:
-                if should_retry(request.retry, attempt, exc):
-                    attempt += 1
-                    continue
-                return engine.fail_task(self.plan, self.instance.state, task_key=request.key,
-                                        now=timezone.now(), error=error_of(exc, attempt))
-            return engine.complete_task(self.plan, self.instance.state, task_key=request.key,
-                                        output=output, now=timezone.now(), attempt=attempt)
 
     # ---- effects ---------------------------------------------------------------------------
 
@@ -186,9 +144,6 @@ class InstanceDriver:
                                             for key in ("status", "headers", "body")}
 
     def _start_child(self, effect: dict) -> None:
-        from workflows.selectors.definitions import definition_get_published
-        from workflows.services.instances import instance_create
-
         if self.depth >= MAX_CHILD_DEPTH:
             raise InvalidInput(f"Child workflows nest deeper than {MAX_CHILD_DEPTH} levels.",
                                code="child_depth_exceeded")
@@ -202,21 +157,11 @@ class InstanceDriver:
             raw_input=effect.get("input") or {}, correlation_id=self.instance.correlation_id,
             parent=self.instance, parent_bookmark_key=bookmark_key,
         )
-        if not self.inline:
-            self.steps.append(new_step(child, StepKind.RUN, queue=queue_of(child_plan)))
-            return
-        child_driver = InstanceDriver(child, child_plan, inline=True, budget=self.budget,
-                                      depth=self.depth + 1, parent_handles_completion=True)
-        child_driver.drive(engine.run(child_plan, child.state, now=timezone.now(),
-                                      max_steps=min(self.budget.remaining_steps(), 1000)))
-        child_driver.finish()
-        if bookmark_key and child.status in (InstanceStatus.FINISHED, InstanceStatus.FAULTED):
-            self.recorder.bookmarks.pop(bookmark_key, None)
-            Bookmark.objects.filter(instance=self.instance, key=bookmark_key).delete()
-            self.apply(child_outcome(self.plan, self.instance, child, bookmark_key))
-        elif bookmark_key:
-            # The child waits (or ran out of budget); it will resume us from a worker.
-            child.parent_bookmark_key = bookmark_key
+        self.start_child(child, child_plan, bookmark_key)
+
+    def start_child(self, child: WorkflowInstance, child_plan, bookmark_key: str | None) -> None:
+        """The workers run the child from its first step."""
+        self.steps.append(new_step(child, StepKind.RUN, queue=queue_of(child_plan)))
 
     # ---- finishing -------------------------------------------------------------------------
 
@@ -229,9 +174,6 @@ class InstanceDriver:
         already claimed by that worker instead of being published (`self.kept`): the worker
         runs it next, saving a broker round trip; should it die, the lease runs out and the
         sweeper hands the step to another worker."""
-        from workflows.services.events import bookmarks_claim_for_event
-        from workflows.services.steps import steps_publish_on_commit
-
         now = timezone.now()
         new_event_waits = [b["key"] for b in self.recorder.bookmarks.values()
                            if b.get("kind") == "event"]
@@ -286,8 +228,6 @@ class InstanceDriver:
 
 
 def _retained_events_for(instance: WorkflowInstance, keys: list[str]) -> list[Step]:
-    from workflows.services.events import retained_event_claim
-
     steps = []
     for bookmark in Bookmark.objects.filter(instance=instance, key__in=keys).select_related(
             "instance"):
@@ -295,22 +235,6 @@ def _retained_events_for(instance: WorkflowInstance, keys: list[str]) -> list[St
         if step is not None:
             steps.append(step)
     return steps
-
-
-def error_of(exc: BaseException, attempt: int) -> dict:
-    return {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
-            "attempt": attempt}
-
-
-def child_outcome(plan, parent: WorkflowInstance, child: WorkflowInstance, bookmark_key: str):
-    """The engine call that tells a waiting parent how its child ended."""
-    if child.status == InstanceStatus.FINISHED:
-        return engine.resume_bookmark(plan, parent.state, bookmark_key=bookmark_key,
-                                      payload=child.output, now=timezone.now(), max_steps=1000)
-    return engine.fail_task(plan, parent.state, task_key=bookmark_key, now=timezone.now(),
-                            error={"message": f"child workflow {child.definition_id} "
-                                              f"({child.id}) {child.status}",
-                                   "type": "ChildFailed", "child_id": str(child.id)})
 
 
 def notify_parent(child: WorkflowInstance) -> list[Step]:
@@ -325,15 +249,3 @@ def notify_parent(child: WorkflowInstance) -> list[Step]:
     payload = {"bookmark_key": child.parent_bookmark_key, "payload": child.output,
                "child_id": str(child.id), "child_status": child.status}
     return [new_step(parent, kind, queue=queue_of(plan_for_instance(parent)), payload=payload)]
-
-
-def retry_step(step: Step, instance_like, request: TaskRequest, exc: BaseException) -> Step:
-    """The next attempt of a failed task: a new step due after the backoff."""
-    delay = engine.retry_delay(request.retry, step.attempt, random.random())
-    run_after = timezone.now() + timedelta(seconds=delay)
-    retry = new_step(instance_like, StepKind.TASK, queue=step.queue, payload=step.payload,
-                     task_key=step.task_key, attempt=step.attempt + 1, run_after=run_after)
-    logger.info("task_retry_scheduled", step_id=str(step.id), attempt=step.attempt + 1,
-                delay_seconds=round(delay, 3), error=str(exc))
-    return retry
-

@@ -1,13 +1,16 @@
-"""Steps on the workers: dispatch, run one step (idempotently), publish, sweep.
+"""The step runner: what a worker does with one message (`step_run`, called by the Celery task
+`weft.run_step`).
 
-`step_run` is what the Celery task `weft.run_step` calls for every message. It claims the step
-with one conditional UPDATE (pending, or running with an expired lease: its worker died), so a
-duplicate or late message is acknowledged and skipped. Task activities run outside any
-transaction or lock, with their lease kept alive by a small thread; applying their result (and
-the inline burst that follows) takes the instance row lock briefly.
+It claims the step with one conditional UPDATE (pending, or running with an expired lease: its
+worker died), so a duplicate or late message is acknowledged and skipped. Task activities run
+outside any transaction or lock, with their lease kept alive by a small thread and a timeout;
+a failure within the retry policy becomes a new step due after the backoff. Applying a result
+(and the inline burst that follows) takes the instance row lock briefly, through
+`apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
 """
 
 import os
+import random
 import socket
 import threading
 import time
@@ -17,165 +20,19 @@ from datetime import timedelta
 import structlog
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from runtime import engine
 from runtime.engine import TaskRequest, execute_task, should_retry
-from workflows.broker import publish_step, publish_steps
-from workflows.models import (
-    Incident,
-    InstanceStatus,
-    Step,
-    StepKind,
-    StepStatus,
-    Tenant,
-    WorkflowInstance,
-)
+from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
-from workflows.selectors.definitions import definition_get_published
-from workflows.services.driver import (
-    InstanceDriver,
-    error_of,
-    new_step,
-    queue_of,
-    retry_step,
-)
-from workflows.services.instances import instance_create, instance_lock
+from workflows.services.apply import ResultApplier, error_of
+from workflows.services.instances import instance_lock
+from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
+from workflows.services.poison import PoisonStep, step_mark_dead
 
 logger = structlog.get_logger(__name__)
 
-
-# ---- dispatch --------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def instance_dispatch(*, tenant: Tenant, definition_id: str, input=None,
-                      correlation_id: str | None = None,
-                      trigger: dict | None = None) -> WorkflowInstance:
-    """Start the published version on the workers: the instance and its first step are
-    written together; the step is published after commit."""
-    published = definition_get_published(tenant=tenant, definition_id=definition_id)
-    instance, plan = instance_create(tenant=tenant, published=published, raw_input=input,
-                                     correlation_id=correlation_id, trigger=trigger,
-                                     status=InstanceStatus.PENDING)
-    step = new_step(instance, StepKind.RUN, queue=queue_of(plan))
-    step.save(force_insert=True)
-    steps_publish_on_commit([step])
-    return instance
-
-
-# ---- publishing ------------------------------------------------------------------------------
-
-
-def steps_publish_on_commit(steps: list[Step]) -> None:
-    if steps:
-        due = [(s.id, s.queue, s.instance_id) for s in steps]
-        transaction.on_commit(lambda: steps_publish(due))
-
-
-def steps_publish(steps: list[tuple]) -> None:
-    """Send the steps to the broker. A few steps (a fork's branches) get one message each, so
-    that idle workers take them in parallel; many at once (a thousand timers due in the same
-    second, a sweep after an outage) go in messages of up to `WEFT_STEPS_PER_MESSAGE`, which
-    keeps the queue short (a deep queue slows every receive). A failure leaves the steps
-    unpublished for the sweeper: a broker outage delays work, it never loses it."""
-    failed = []
-    per_message = settings.WEFT_STEPS_PER_MESSAGE
-    if len(steps) <= settings.WEFT_STEPS_SINGLE_MESSAGES:
-        batches = [[step] for step in steps]
-    else:
-        batches = [steps[i:i + per_message] for i in range(0, len(steps), per_message)]
-    for batch in batches:
-        try:
-            if len(batch) == 1:
-                step_id, queue, instance_id = batch[0]
-                publish_step(step_id=step_id, queue=queue, group_id=instance_id)
-            else:
-                publish_steps(step_ids=[step_id for step_id, _, _ in batch], queue=batch[0][1])
-        except Exception as exc:
-            failed += [step_id for step_id, _, _ in batch]
-            logger.warning("step_publish_failed", steps=len(batch), error=str(exc))
-    if failed:
-        Step.objects.filter(pk__in=failed, status=StepStatus.PENDING).update(published_at=None)
-
-
-def steps_sweep(*, limit: int = 500) -> dict:
-    """Publish due steps nobody published (broker down, delayed retries), and take back steps
-    whose worker died (lease expired). Steps delivered too often without finishing are
-    poison: they go dead and their instance faults with an incident."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.WEFT_STEP_REPUBLISH_AFTER)
-    with transaction.atomic():
-        stalled = list(
-            Step.objects.select_for_update(skip_locked=True)
-            .filter(status=StepStatus.RUNNING, lease_until__lt=now)
-            .only("id", "deliveries", "instance_id", "queue")[:limit]
-        )
-        poison = [s for s in stalled if s.deliveries >= settings.WEFT_STEP_MAX_DELIVERIES]
-        revived = [s for s in stalled if s.deliveries < settings.WEFT_STEP_MAX_DELIVERIES]
-        if revived:
-            Step.objects.filter(pk__in=[s.pk for s in revived]).update(
-                status=StepStatus.PENDING, published_at=None, lease_until=None)
-        due = list(
-            Step.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=StepStatus.PENDING, run_after__lte=now, instance__held=False)
-            .filter(Q(published_at__isnull=True) | Q(published_at__lt=stale))
-            .order_by("run_after").only("id", "queue", "instance_id")[:limit]
-        )
-        if due:
-            Step.objects.filter(pk__in=[s.pk for s in due]).update(published_at=now)
-    for step in poison:
-        step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries} times without "
-                                               "finishing (the worker died each time)")
-    steps_publish([(s.id, s.queue, s.instance_id) for s in due])
-    return {"published": len(due), "revived": len(revived), "dead": len(poison)}
-
-
-@transaction.atomic
-def step_mark_dead(*, step_id, reason: str) -> None:
-    """A poison step: it stops being retried, and its instance faults with an incident that
-    an operator can act on (fix, then `instances/{id}/retry/` or re-drive)."""
-    step = Step.objects.select_for_update().filter(pk=step_id).first()
-    if step is None or step.status in (StepStatus.DONE, StepStatus.CANCELLED, StepStatus.DEAD):
-        return
-    instance = instance_lock(None, step.instance_id)
-    step.status = StepStatus.DEAD
-    step.finished_at = timezone.now()
-    step.error = {"message": reason}
-    step.save(update_fields=["status", "finished_at", "error"])
-    if instance.status not in InstanceStatus.active():
-        return
-    plan = plan_for_instance(instance)
-    activity_id = (step.payload or {}).get("activity_id", "")
-    if step.kind == StepKind.TASK and step.task_key:
-        result = engine.fail_task(plan, instance.state, task_key=step.task_key,
-                                  now=timezone.now(),
-                                  error={"message": f"poison step: {reason}", "type": "Poison"})
-        if not result.ignored and result.incidents:
-            driver = InstanceDriver(instance, plan, inline=False)
-            driver.apply(result)
-            driver.finish()
-            return
-    Incident.objects.create(instance=instance, activity_id=activity_id,
-                            activity_type=(step.payload or {}).get("activity_type", ""),
-                            code="poison_step", message=f"Step {step.id}: {reason}",
-                            created_at=timezone.now(), data={"step_id": str(step.id)})
-    instance.status = InstanceStatus.FAULTED
-    instance.save(update_fields=["status", "updated_at"])
-
-
-# ---- running one step ------------------------------------------------------------------------
-
-
-class PoisonStep(Exception):
-    """A message for a dead step. Raised (not returned) so that the broker does not delete the
-    message: after its third receive SQS moves it to the dead-letter queue, where operators
-    see it."""
-
-    def __init__(self, step_id) -> None:
-        super().__init__(f"step {step_id} is dead (poison); its message goes to the DLQ")
-        self.step_id = step_id
 
 _CLAIM_SQL = """
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
@@ -342,7 +199,7 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
                     Step.objects.bulk_create(
                         [retry_step(step, _InstanceRef(step), request, exc), _done(step, exc)],
                         update_conflicts=True, unique_fields=["id"],
-                        update_fields=["status", "finished_at", "error", "lease_until"])
+                        update_fields=STEP_UPSERT_FIELDS)
                 log.info("step_retrying", error=str(exc))
                 return "retrying", None
     with transaction.atomic():
@@ -358,11 +215,11 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
             return "discarded", None
         plan = plan_for_instance(instance)
         result = _engine_call(step, instance, plan, outcome)
-        driver = InstanceDriver(instance, plan, inline=False)
-        driver.apply(result)
-        driver.finish(completed_step=step, step_error=_error_json(outcome), keep_for=keep_for)
+        applier = ResultApplier(instance, plan)
+        applier.apply(result)
+        applier.finish(completed_step=step, step_error=_error_json(outcome), keep_for=keep_for)
     log.info("step_done", status=instance.status)
-    return "done", driver.kept
+    return "done", applier.kept
 
 
 class _InstanceRef:
@@ -411,3 +268,14 @@ def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome):
                                                 "type": "ChildFailed"},
                                 max_steps=max_steps)
     return engine.run(plan, instance.state, now=now, max_steps=max_steps)
+
+
+def retry_step(step: Step, instance_like, request: TaskRequest, exc: BaseException) -> Step:
+    """The next attempt of a failed task: a new step due after the backoff."""
+    delay = engine.retry_delay(request.retry, step.attempt, random.random())
+    run_after = timezone.now() + timedelta(seconds=delay)
+    retry = new_step(instance_like, StepKind.TASK, queue=step.queue, payload=step.payload,
+                     task_key=step.task_key, attempt=step.attempt + 1, run_after=run_after)
+    logger.info("task_retry_scheduled", step_id=str(step.id), attempt=step.attempt + 1,
+                delay_seconds=round(delay, 3), error=str(exc))
+    return retry

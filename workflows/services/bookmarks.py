@@ -1,0 +1,79 @@
+"""Waking bookmarks: claiming the ones an event waits on, a retained event meeting a new wait,
+and an operator resuming one bookmark.
+
+A waiting bookmark is claimed by deleting its row in the transaction that schedules the resume
+(a RESUME step, run by a worker), so two identical stimuli never resume it twice. Publishing an
+event and creating an event bookmark take the same advisory lock (tenant + event name), so an
+event kept with `retain_seconds` and a wait that arrives moments later always meet, once.
+"""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows.errors import NotFound
+from workflows.locks import advisory_xact_lock
+from workflows.models import Bookmark, RetainedEvent, Step, StepKind, Tenant, WorkflowInstance
+from workflows.plans import plan_for_instance
+from workflows.services.outbox import new_step, queue_of, steps_publish_on_commit
+
+
+def lock_event_name(tenant_id: int, name: str) -> None:
+    advisory_xact_lock(f"weft:event:{tenant_id}:{name}")
+
+
+def _resume_step(instance: WorkflowInstance, bookmark_key: str, payload) -> Step:
+    return new_step(instance, StepKind.RESUME, queue=queue_of(plan_for_instance(instance)),
+                    payload={"bookmark_key": bookmark_key, "payload": payload})
+
+
+def bookmarks_claim_for_event(*, tenant: Tenant, name: str, payload=None,
+                              correlation_id: str | None = None) -> tuple[list[str], list[Step]]:
+    """Claims every event bookmark waiting for `name` (with this correlation id, or none when
+    the event has none) and returns (instance ids, unsaved RESUME steps). In a transaction."""
+    lock_event_name(tenant.pk, name)
+    waiting = Bookmark.objects.filter(tenant=tenant, name=name, data__kind="event")
+    if correlation_id:
+        waiting = waiting.filter(Q(correlation_id=correlation_id) | Q(correlation_id__isnull=True))
+    else:
+        waiting = waiting.filter(correlation_id__isnull=True)
+    claimed = list(
+        waiting.select_for_update(skip_locked=True, of=("self",)).select_related("instance")
+        .only("id", "key", "instance__id", "instance__tenant_id",
+              "instance__definition_version_id")
+    )
+    if not claimed:
+        return [], []
+    Bookmark.objects.filter(pk__in=[b.pk for b in claimed]).delete()
+    steps = [_resume_step(b.instance, b.key, payload) for b in claimed]
+    return [str(b.instance_id) for b in claimed], steps
+
+
+def retained_event_claim(bookmark: Bookmark) -> Step | None:
+    """A new event bookmark takes an event kept for it, if one is waiting (exactly once)."""
+    lock_event_name(bookmark.tenant_id, bookmark.name)
+    events = RetainedEvent.objects.filter(tenant_id=bookmark.tenant_id, name=bookmark.name,
+                                          expires_at__gt=timezone.now())
+    events = events.filter(correlation_id=bookmark.correlation_id) \
+        if bookmark.correlation_id else events
+    event = events.select_for_update(skip_locked=True).order_by("created_at").first()
+    if event is None:
+        return None
+    event.delete()
+    Bookmark.objects.filter(pk=bookmark.pk).delete()
+    return _resume_step(bookmark.instance, bookmark.key, event.payload)
+
+
+@transaction.atomic
+def bookmark_resume(*, tenant: Tenant, bookmark_id, payload=None) -> WorkflowInstance:
+    """Resume one bookmark (any kind) with a payload; the resume runs on the workers."""
+    bookmark = (
+        Bookmark.objects.select_for_update(skip_locked=True).select_related("instance")
+        .filter(tenant=tenant, id=bookmark_id).first()
+    )
+    if bookmark is None or not Bookmark.objects.filter(pk=bookmark.pk).delete()[0]:
+        raise NotFound(f"Bookmark {bookmark_id} not found (or already resumed).")
+    step = _resume_step(bookmark.instance, bookmark.key, payload)
+    step.save(force_insert=True)
+    steps_publish_on_commit([step])
+    return bookmark.instance
