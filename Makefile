@@ -28,8 +28,10 @@ test: install check-services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(PY) -m pytest -q -p no:cacheprovider
 
+## lint: ruff, the import contracts (pyproject.toml, docs/house.md) and migrations in step.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
 
 check-services:

@@ -11,6 +11,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from runtime.activities import default_registry
 from runtime.engine import compile_definition, run, start_state
 
 
@@ -45,9 +46,10 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--iterations", type=int, default=10_000)
     args = parser.parse_args(argv)
-    plan = compile_definition(loop_definition(args.iterations))
+    plan = compile_definition(loop_definition(args.iterations), default_registry())
     warm = min(args.iterations, 500)
-    one_run(compile_definition(loop_definition(warm)), warm)  # warm imports and caches
+    # Warm imports and caches.
+    one_run(compile_definition(loop_definition(warm), default_registry()), warm)
     rates, steps, entries = [], 0, 0
     for _ in range(args.runs):
         elapsed, steps, entries = one_run(plan, args.iterations)

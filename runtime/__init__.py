@@ -3,7 +3,7 @@
 This package must stay importable without Django: user activity modules import it.
 """
 
+from runtime.activities import activity
 from runtime.engine.errors import NonRetryableError
-from runtime.engine.user import activity
 
 __all__ = ["NonRetryableError", "activity"]

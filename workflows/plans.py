@@ -6,7 +6,8 @@ instead), so its primary key identifies its plan for good.
 
 import threading
 
-from runtime.engine import WorkflowPlan, compile_definition, default_registry
+from runtime.activities import default_registry
+from runtime.engine import WorkflowPlan, compile_definition
 
 MAX_CACHED_PLANS = 512
 _plans: dict[int, WorkflowPlan] = {}

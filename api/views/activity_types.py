@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from api.serializers_instances import ActivityTypeSerializer
 from api.views.base import TenantAPIView
 from api.views.definitions import ERRORS
-from runtime.engine import default_registry
+from runtime.activities import default_registry
 
 CACHE_KEY = "activity-types:v1"
 logger = structlog.get_logger(__name__)

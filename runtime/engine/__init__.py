@@ -8,7 +8,6 @@ from runtime.engine.activity import (
     ActivityRegistry,
     PropertySpec,
     RegistryError,
-    default_registry,
 )
 from runtime.engine.api import (
     cancel,
@@ -69,7 +68,6 @@ __all__ = [
     "cancel",
     "compile_definition",
     "complete_task",
-    "default_registry",
     "execute_task",
     "fail_task",
     "resume_bookmark",

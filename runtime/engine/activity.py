@@ -194,22 +194,3 @@ def _same_activity(a: Activity, b: Activity) -> bool:
     # Re-importing a module re-runs its decorators; the same function is not a clash.
     same = getattr(a, "same_as", None)
     return a is b or (same is not None and same(b))
-
-
-_default: ActivityRegistry | None = None
-_default_lock = threading.Lock()
-
-
-def default_registry() -> ActivityRegistry:
-    """The process-wide registry: every built-in type plus every `@activity` function."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                # Imported here: the built-ins import this module.
-                from runtime.activities import register_builtins
-
-                registry = ActivityRegistry()
-                register_builtins(registry)
-                _default = registry
-    return _default

@@ -12,7 +12,7 @@ import re
 from types import MappingProxyType
 from typing import Any
 
-from runtime.engine.activity import CHILD_TYPES, ActivityRegistry, PropertySpec, default_registry
+from runtime.engine.activity import CHILD_TYPES, ActivityRegistry, PropertySpec
 from runtime.engine.errors import DefinitionInvalid, Problem
 from runtime.engine.expressions import ExpressionSyntaxError, compile_value
 from runtime.engine.plan import Declaration, Node, Trigger, WorkflowPlan
@@ -25,14 +25,14 @@ DEFAULT_OPTIONS = {"activation": "always", "incident_strategy": "fault", "queue"
 _EXPRESSION_KEYS = ("expr", "template", "literal")
 
 
-def validate_definition(body: Any, registry: ActivityRegistry | None = None) -> list[Problem]:
+def validate_definition(body: Any, registry: ActivityRegistry) -> list[Problem]:
     """Every problem in a definition body, in document order; empty when it is valid."""
-    return _Compiler(body, registry or default_registry()).compile()[1]
+    return _Compiler(body, registry).compile()[1]
 
 
-def compile_definition(body: Any, registry: ActivityRegistry | None = None) -> WorkflowPlan:
+def compile_definition(body: Any, registry: ActivityRegistry) -> WorkflowPlan:
     """The immutable plan of a definition body; raises `DefinitionInvalid` with every problem."""
-    plan, problems = _Compiler(body, registry or default_registry()).compile()
+    plan, problems = _Compiler(body, registry).compile()
     if problems:
         raise DefinitionInvalid(problems)
     return plan

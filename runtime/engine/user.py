@@ -9,7 +9,7 @@ import types
 import typing
 from typing import Any
 
-from runtime.engine.activity import Activity, PropertySpec, RegistryError, default_registry
+from runtime.engine.activity import Activity, ActivityRegistry, PropertySpec, RegistryError
 from runtime.engine.propcheck import check_literal
 from runtime.engine.tasks import check_retry_policy, merged_retry_policy
 
@@ -156,8 +156,9 @@ class FunctionActivity(Activity):
 
 
 def activity(type_name: str, *, retry: dict | None = None, timeout: float | None = None,
-             description: str | None = None, registry=None):
-    """Registers a function as the task activity `type_name` (in the default registry).
+             description: str | None = None, registry: ActivityRegistry):
+    """Registers a function as the task activity `type_name` in `registry`. User code uses
+    `runtime.activity`, which registers in the process-wide registry of `runtime.activities`.
 
     The function is returned unchanged, so it stays callable and testable directly.
     """
@@ -172,8 +173,7 @@ def activity(type_name: str, *, retry: dict | None = None, timeout: float | None
         raise RegistryError(f"{type_name}: timeout must be a positive number of seconds")
 
     def decorate(fn):
-        target = registry if registry is not None else default_registry()
-        target.register(FunctionActivity(type_name, fn, retry=retry, timeout=timeout,
+        registry.register(FunctionActivity(type_name, fn, retry=retry, timeout=timeout,
                                          description=description))
         fn.activity_type = type_name
         return fn

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from runtime.activities import default_registry
 from runtime.engine import validate_definition
 from workflows.definition_cache import cached_published_invalidate_on_commit
 from workflows.errors import Conflict, InvalidInput, NotFound
@@ -31,7 +32,8 @@ def definition_problems(body: Any) -> list[dict]:
     """Every problem in a definition body as `{"path", "message"}`, an empty list when valid."""
     if not isinstance(body, dict):
         return [{"path": "", "message": "A definition must be a JSON object."}]
-    problems = [{"path": p.path, "message": p.message} for p in validate_definition(body)]
+    problems = [{"path": p.path, "message": p.message}
+                for p in validate_definition(body, default_registry())]
     name, description = body.get("name"), body.get("description")
     if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
         problems.append({"path": "name", "message": f"At most {MAX_NAME_LENGTH} characters."})

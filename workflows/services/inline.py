@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import engine
+from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows.models import Bookmark, InstanceStatus, StepKind, Tenant, WorkflowInstance
 from workflows.selectors.definitions import definition_get_published
@@ -71,7 +72,7 @@ class InlineRunner(ResultApplier):
         while True:
             try:
                 output = execute_task(
-                    engine.default_registry(), request,
+                    default_registry(), request,
                     request.context(step_id=request.key, attempt=attempt),
                     http_allowed_hosts=settings.WEFT_HTTP_ALLOWED_HOSTS,
                 )

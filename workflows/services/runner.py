@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from runtime import engine
+from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
@@ -187,7 +188,7 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
             with _LeaseKeeper(step.id):
                 output = _call_with_timeout(
                     lambda: execute_task(
-                        engine.default_registry(), request,
+                        default_registry(), request,
                         request.context(step_id=str(step.id), attempt=step.attempt),
                         http_allowed_hosts=settings.WEFT_HTTP_ALLOWED_HOSTS),
                     request.timeout)

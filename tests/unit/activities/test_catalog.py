@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from runtime.activities import BUILTIN_TYPES, register_builtins
-from runtime.engine import ActivityRegistry, default_registry
+from runtime.activities import BUILTIN_TYPES, default_registry, register_builtins
+from runtime.engine import ActivityRegistry
 
 SPEC_TYPES = {
     "composition": {"Sequence", "Flowchart", "If", "Switch", "While", "For", "ForEach",

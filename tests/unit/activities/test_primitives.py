@@ -1,3 +1,4 @@
+from runtime.activities import default_registry
 from runtime.engine import compile_definition, run, start_state
 from tests.unit.engine.helpers import NOW, Driver, definition, expr, seq
 
@@ -31,7 +32,7 @@ def test_literal_object_values_are_not_shared_between_instances():
     body = definition(seq("s", {"id": "v", "type": "SetVariable", "variable": "bag",
                                 "value": {"items": []}}),
                       variables=[{"name": "bag", "type": "object"}])
-    plan = compile_definition(body)
+    plan = compile_definition(body, default_registry())
     state = start_state(plan, instance_id="i", input={}, correlation_id=None, now=NOW)
     run(plan, state, now=NOW)  # no JSON round trip here: object identity matters
     state["variables"]["bag"]["items"].append("mutated by an adapter")

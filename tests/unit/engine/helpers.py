@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from runtime.activities import register_builtins
+from runtime.activities import default_registry, register_builtins
 from runtime.engine import (
     ActivityRegistry,
     cancel,
@@ -40,7 +40,7 @@ class Driver:
 
     def __init__(self, body: dict, *, input=None, correlation_id=None, registry=None,
                  trigger=None, now=NOW, max_steps=10_000):
-        self.plan = compile_definition(body, registry)
+        self.plan = compile_definition(body, registry or default_registry())
         clean, problems = validate_input(self.plan, input or {})
         assert problems == [], problems
         self.now = now

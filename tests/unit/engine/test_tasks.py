@@ -1,5 +1,6 @@
 import pytest
 
+from runtime.activities import default_registry
 from runtime.engine import (
     DEFAULT_RETRY_POLICY,
     NonRetryableError,
@@ -149,7 +150,6 @@ def test_positional_parameters_are_refused():
 
 def test_decorator_registers_in_the_default_registry_and_keeps_the_function():
     from runtime import activity as public_activity
-    from runtime.engine import default_registry
 
     @public_activity("tests.unit.double")
     def double(*, n: int) -> int:
@@ -157,9 +157,9 @@ def test_decorator_registers_in_the_default_registry_and_keeps_the_function():
 
     assert double(n=4) == 8
     assert default_registry().get("tests.unit.double").descriptor()["properties"][0]["name"] == "n"
-    assert compile_definition(definition({"id": "d", "type": "tests.unit.double",
-                                          "input": {"n": 1}})).nodes["d"].type == \
-        "tests.unit.double"
+    plan = compile_definition(definition({"id": "d", "type": "tests.unit.double",
+                                          "input": {"n": 1}}), default_registry())
+    assert plan.nodes["d"].type == "tests.unit.double"
 
 
 def test_output_that_is_not_json_is_refused():
@@ -232,7 +232,7 @@ def test_send_http_request_that_never_got_an_answer_takes_failed():
 def test_send_http_request_connection_outcomes_follow_expected_status():
     problems = validate_definition(definition({"id": "fc", "type": "Flowchart", "activities": [
         HTTP, log("a", "a")], "connections": [{"source": "call", "outcome": "404",
-                                               "target": "a"}]}))
+                                               "target": "a"}]}), default_registry())
     assert [p.path for p in problems] == ["root.connections[0].outcome"]
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from runtime.activities import default_registry
 from runtime.engine import (
     DefinitionInvalid,
     compile_definition,
@@ -10,11 +11,11 @@ from tests.unit.engine.helpers import definition, expr, log, seq
 
 
 def problems_of(body) -> dict[str, str]:
-    return {p.path: p.message for p in validate_definition(body)}
+    return {p.path: p.message for p in validate_definition(body, default_registry())}
 
 
 def test_valid_definition_has_no_problems():
-    assert validate_definition(definition(seq("s", log("a", "hi")))) == []
+    assert validate_definition(definition(seq("s", log("a", "hi"))), default_registry()) == []
 
 
 def test_definition_must_be_an_object():
@@ -151,7 +152,7 @@ def test_break_outside_a_loop_is_reported_at_the_break():
 def test_break_inside_a_loop_body_is_fine():
     body = definition({"id": "w", "type": "While", "condition": True,
                        "body": seq("s", {"id": "b", "type": "Break"})})
-    assert validate_definition(body) == []
+    assert validate_definition(body, default_registry()) == []
 
 
 def test_trigger_on_an_activity_that_cannot_trigger_is_reported():
@@ -204,7 +205,7 @@ def test_every_problem_is_reported_not_just_the_first():
 def test_compile_definition_raises_with_every_problem():
     body = definition(seq("s", {"id": "a", "type": "Nope"}, {"id": "a", "type": "Nope"}))
     with pytest.raises(DefinitionInvalid) as caught:
-        compile_definition(body)
+        compile_definition(body, default_registry())
     assert len(caught.value.problems) == 3
 
 
@@ -213,7 +214,7 @@ def test_validate_input_applies_defaults_and_reports_missing_and_mistyped():
         {"name": "order_id", "type": "string", "required": True},
         {"name": "amount", "type": "number", "default": 0},
         {"name": "count", "type": "integer"},
-    ]))
+    ]), default_registry())
     clean, problems = validate_input(plan, {"amount": 5, "extra": True})
     assert clean["amount"] == 5 and clean["extra"] is True
     assert [p.path for p in problems] == ["input.order_id"]
@@ -223,7 +224,7 @@ def test_validate_input_applies_defaults_and_reports_missing_and_mistyped():
 
 
 def test_plan_is_immutable():
-    plan = compile_definition(definition(log("a", "x")))
+    plan = compile_definition(definition(log("a", "x")), default_registry())
     with pytest.raises(TypeError):
         plan.nodes["b"] = plan.nodes["a"]
     with pytest.raises(AttributeError):

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from runtime.activities import default_registry
 from runtime.engine import EngineError, compile_definition, start_state
 from tests.unit.engine.helpers import NOW, Driver, definition, expr, log, seq
 
@@ -154,7 +155,7 @@ TRIGGERED = {
 
 
 def test_plan_lists_triggers_with_their_literal_properties():
-    plan = compile_definition(definition(TRIGGERED))
+    plan = compile_definition(definition(TRIGGERED), default_registry())
     triggers = {t.activity_id: t.as_dict() for t in plan.triggers}
     assert triggers["on-event"] == {"activity_id": "on-event", "type": "Event",
                                     "properties": {"event": "go"}}
@@ -179,12 +180,12 @@ def test_trigger_activity_waits_when_instance_started_without_trigger():
 
 def test_timer_trigger_exposes_its_interval_in_seconds():
     plan = compile_definition(definition({"id": "t", "type": "Timer", "interval": "PT1M",
-                                          "trigger": True}))
+                                          "trigger": True}), default_registry())
     assert plan.triggers[0].properties["interval_seconds"] == 60
 
 
 def test_start_state_refuses_a_trigger_that_is_not_in_the_plan():
-    plan = compile_definition(definition(TRIGGERED))
+    plan = compile_definition(definition(TRIGGERED), default_registry())
     with pytest.raises(EngineError):
         start_state(plan, instance_id="i", input={}, correlation_id=None, now=NOW,
                     trigger={"activity_id": "l", "payload": None})
