@@ -8,7 +8,7 @@ the SAME worker processes (`celery -A config worker --include bench.tasks`) serv
     against a chain of 50 no-op Celery tasks from send to the last task done;
 (b) throughput: N workflows of 5 sequential `examples.add` task steps against N chains of 5
     no-op tasks, runs alternating (ABBA), medians;
-(c) SQL statements per task step and per inline step, counted in-process around `step_run`
+(c) SQL statements per task step and per inline step, counted in-process around `step_process`
     (no broker) on the same database, before the workers start.
 
 The SQS server is moto with one race fixed (workflows/sqs/moto_server.py: stock moto loses a
@@ -319,8 +319,8 @@ def counted(function):
 @dataclass
 class StatementCounts:
     """(statements, transactions) of each call. Per message: WEFT_STEP_CONTINUE_MAX=0, every
-    step is a `step_run` of its own, as when each arrives as an SQS message. Continued: the
-    workers' setting, one `step_run` runs the first burst and the task steps after it."""
+    step is a `step_process` of its own, as when each arrives as an SQS message. Continued: the
+    workers' setting, one `step_process` runs the first burst and the task steps after it."""
 
     dispatch: tuple[int, int] = (0, 0)
     first_burst: tuple[int, int] = (0, 0)
@@ -356,14 +356,14 @@ class StatementCounts:
 
 
 def measure_statements(tenant) -> StatementCounts:
-    """Runs workflows' steps through `step_run` in this process, as a worker would (own
+    """Runs workflows' steps through `step_process` in this process, as a worker would (own
     transactions, nothing wrapped), with publishing switched off: no worker sees these."""
     from django.conf import settings
     from django.test import override_settings
 
     from workflows.models import Step, StepStatus, WorkflowInstance
     from workflows.services.instances import instance_dispatch
-    from workflows.services.runner import step_run
+    from workflows.services.runner import step_process
 
     def run_all(instance_id, record=None):
         while True:
@@ -371,7 +371,7 @@ def measure_statements(tenant) -> StatementCounts:
                        .order_by("created_at").values_list("id", flat=True).first())
             if step_id is None:
                 return
-            outcome, statements, commits = counted(lambda s=step_id: step_run(step_id=s,
+            outcome, statements, commits = counted(lambda s=step_id: step_process(step_id=s,
                                                                               worker="bench"))
             assert outcome == "done", outcome
             if record is not None:
@@ -407,7 +407,7 @@ def measure_statements(tenant) -> StatementCounts:
         if counts.continue_max >= 5:
             continued: list[tuple[int, int]] = []
             instance = five_tasks(continued)
-            assert len(continued) == 1, continued  # the whole workflow in one step_run
+            assert len(continued) == 1, continued  # the whole workflow in one step_process
             counts.continued = continued[0]
             counts.continued_steps = Step.objects.filter(instance=instance).count()
     return counts
@@ -889,7 +889,7 @@ def details_markdown(report: Report) -> str:
                    f"{c.per_workflow} statements in {c.transactions_per_workflow} transactions. "
                    f"Continued (WEFT_STEP_CONTINUE_MAX={c.continue_max}, the workers' "
                    f"setting): the {c.continued_steps} steps after the dispatch in one "
-                   f"`step_run`: {c.continued[0]} statements in {c.continued[1]} transactions. "
+                   f"`step_process`: {c.continued[0]} statements in {c.continued[1]} transactions. "
                    "BEGIN/COMMIT are not counted as statements")
         out.append(f"- (c) a task step's statements: {sql_outline(c.task_step_sql)}; an inline "
                    f"burst's: {sql_outline(c.burst_sql)}")

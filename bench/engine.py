@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from runtime.activities import default_registry
-from runtime.engine import compile_definition, run, start_state
+from runtime.engine import advance, compile_definition, start_state
 
 
 def loop_definition(iterations: int) -> dict:
@@ -34,7 +34,7 @@ def one_run(plan, iterations: int) -> tuple[float, int, int]:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     state = start_state(plan, instance_id="bench", input={}, correlation_id=None, now=now)
     started = time.perf_counter()
-    result = run(plan, state, now=now, max_steps=iterations * 2 + 10)
+    result = advance(plan, state, now=now, max_steps=iterations * 2 + 10)
     elapsed = time.perf_counter() - started
     if result.status != "finished" or state["variables"]["i"] != iterations:
         raise SystemExit(f"benchmark workflow did not finish correctly: {result.status}")

@@ -20,9 +20,9 @@ from workflows.models import (
 from workflows.services.dead_letters import dead_letter_redrive
 from workflows.services.instance_actions import (
     instance_cancel,
-    instance_resume,
+    instance_hold,
+    instance_release,
     instance_retry,
-    instance_suspend,
 )
 
 
@@ -94,8 +94,8 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
     inlines = [IncidentInline, BookmarkInline, StepInline]
     actions = [
         _operator_action(instance_cancel, "cancelled", "Cancel the selected instances"),
-        _operator_action(instance_suspend, "suspended", "Suspend (hold) the selected instances"),
-        _operator_action(instance_resume, "resumed", "Resume the selected held instances"),
+        _operator_action(instance_hold, "suspended", "Suspend (hold) the selected instances"),
+        _operator_action(instance_release, "resumed", "Resume the selected held instances"),
         _operator_action(instance_retry, "retried", "Retry the selected faulted instances"),
     ]
 

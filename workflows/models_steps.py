@@ -8,8 +8,9 @@ from workflows.models_tenancy import Tenant
 
 
 class StepKind(models.TextChoices):
-    RUN = "run", "Run queued work"
-    TASK = "task", "Run a task activity"
+    # Stored values never change; the member names follow docs/glossary.md.
+    ADVANCE = "run", "Advance the workflow"
+    TASK = "task", "Execute a task activity"
     RESUME = "resume", "Resume a bookmark"
     FAIL = "fail", "Fail a waiting activity"
 

@@ -7,7 +7,7 @@ from django.db import InterfaceError, OperationalError
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.poison import PoisonStep
-from workflows.services.runner import step_run
+from workflows.services.runner import step_process
 from workflows.services.sweeper import steps_sweep
 from workflows.services.timers import timers_fire_due
 from workflows.services.triggers import trigger_fire
@@ -27,25 +27,25 @@ def _retry_after_database_error(task, exc: Exception):
 
 
 @shared_task(name=RUN_STEP_TASK, acks_late=True, ignore_result=True)
-def run_step(step_id: str) -> str:
+def process_step(step_id: str) -> str:
     try:
-        return step_run(step_id=step_id, worker=run_step.request.hostname or "worker")
+        return step_process(step_id=step_id, worker=process_step.request.hostname or "worker")
     except DATABASE_ERRORS as exc:
-        raise _retry_after_database_error(run_step, exc) from exc
+        raise _retry_after_database_error(process_step, exc) from exc
 
 
 @shared_task(name=RUN_STEPS_TASK, acks_late=True, ignore_result=True)
-def run_steps(step_ids: list[str]) -> list[str]:
-    worker = run_steps.request.hostname or "worker"
+def process_steps(step_ids: list[str]) -> list[str]:
+    worker = process_steps.request.hostname or "worker"
     outcomes, poison = [], None
     try:
         for step_id in step_ids:
             try:
-                outcomes.append(step_run(step_id=step_id, worker=worker))
+                outcomes.append(step_process(step_id=step_id, worker=worker))
             except PoisonStep as exc:  # the others still run; the message then stays unacked
                 poison = exc
     except DATABASE_ERRORS as exc:  # the steps already done are skipped when it comes back
-        raise _retry_after_database_error(run_steps, exc) from exc
+        raise _retry_after_database_error(process_steps, exc) from exc
     if poison is not None:
         raise poison
     return outcomes

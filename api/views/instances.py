@@ -131,10 +131,10 @@ InstanceCancelView = _action_view(
     "InstanceCancelView", instance_actions.instance_cancel,
     "Cancel an active instance: pending steps, bookmarks and children too")
 InstanceSuspendView = _action_view(
-    "InstanceSuspendView", instance_actions.instance_suspend,
+    "InstanceSuspendView", instance_actions.instance_hold,
     "Hold an active instance: no new step runs until it is resumed")
 InstanceResumeView = _action_view(
-    "InstanceResumeView", instance_actions.instance_resume, "Release a held instance")
+    "InstanceResumeView", instance_actions.instance_release, "Release a held instance")
 InstanceRetryView = _action_view(
     "InstanceRetryView", instance_actions.instance_retry,
     "Run a faulted instance again from the activity that faulted")

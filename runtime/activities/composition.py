@@ -133,7 +133,7 @@ class Switch(Activity):
         return (*named, "default", "done")
 
     def execute(self, ctx) -> None:
-        names = ctx.run.names_for(ctx.frame)
+        names = ctx.call.names_for(ctx.frame)
         matched = []
         for index, (condition, _outcome, _slot) in enumerate(ctx.node.extra):
             if condition.evaluate(names):

@@ -164,7 +164,7 @@ class Flowchart(Activity):
         data = ctx.data
         if plan.join_modes[join_id] == "wait_any":
             upstream = plan.join_upstream[join_id]
-            frames = ctx.run.frames
+            frames = ctx.call.frames
             slower = [fid for fid in ctx.live_children() if frames[fid]["node"] in upstream]
             if slower:
                 ctx.cancel(slower)

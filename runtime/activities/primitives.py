@@ -29,7 +29,7 @@ class SetVariable(Activity):
     def execute(self, ctx) -> None:
         props = ctx.props
         value = props["value"]
-        ctx.run.state["variables"][props["variable"]] = value
+        ctx.call.state["variables"][props["variable"]] = value
         ctx.complete(value)
 
 

@@ -10,12 +10,12 @@ from runtime.engine.activity import (
     RegistryError,
 )
 from runtime.engine.api import (
+    advance,
     cancel,
     complete_task,
     fail_task,
     resume_bookmark,
     retry,
-    run,
     start_state,
     validate_input,
 )
@@ -30,8 +30,8 @@ from runtime.engine.errors import (
     TaskFailure,
 )
 from runtime.engine.plan import Declaration, Node, Trigger, WorkflowPlan
-from runtime.engine.results import TERMINAL, RunResult
-from runtime.engine.tasks import (
+from runtime.engine.results import TERMINAL, EngineResult
+from runtime.engine.task_requests import (
     DEFAULT_RETRY_POLICY,
     TaskContext,
     TaskRequest,
@@ -51,6 +51,7 @@ __all__ = [
     "Declaration",
     "DefinitionInvalid",
     "EngineError",
+    "EngineResult",
     "FunctionActivity",
     "InvalidTransition",
     "Node",
@@ -58,13 +59,13 @@ __all__ = [
     "Problem",
     "PropertySpec",
     "RegistryError",
-    "RunResult",
     "TaskContext",
     "TaskFailure",
     "TaskRequest",
     "Trigger",
     "WorkflowPlan",
     "activity",
+    "advance",
     "cancel",
     "compile_definition",
     "complete_task",
@@ -73,7 +74,6 @@ __all__ = [
     "resume_bookmark",
     "retry",
     "retry_delay",
-    "run",
     "should_retry",
     "start_state",
     "validate_definition",

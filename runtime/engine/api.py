@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from runtime.engine.errors import EngineError, InvalidTransition, Problem
-from runtime.engine.executor import Run, clone
-from runtime.engine.results import TERMINAL, RunResult
+from runtime.engine.executor import EngineCall, clone
+from runtime.engine.results import TERMINAL, EngineResult
 from runtime.engine.values import matches_type, type_of
 
 STATE_FORMAT = 1
@@ -37,7 +37,7 @@ def validate_input(plan, raw_input) -> tuple[dict, list[Problem]]:
 
 def start_state(plan, *, instance_id: str, input: dict | None, correlation_id: str | None,
                 now, trigger: dict | None = None) -> dict:
-    """A new instance state with the root activity queued. Run it with `run`.
+    """A new instance state with the root activity queued. EngineCall it with `run`.
 
     `input` should come from `validate_input`; missing declared inputs get their defaults here
     too. `trigger={"activity_id", "payload"}` when a trigger started the instance: that
@@ -82,56 +82,56 @@ def start_state(plan, *, instance_id: str, input: dict | None, correlation_id: s
     }
 
 
-def _begin(plan, state, now) -> Run:
-    run_ = Run(plan, state, now)
-    if not state["started"] and not run_.stopped:
+def _begin(plan, state, now) -> EngineCall:
+    call = EngineCall(plan, state, now)
+    if not state["started"] and not call.stopped:
         state["started"] = True
-        run_.entry("workflow_started", None, None, {"trigger": state.get("trigger")})
-    return run_
+        call.entry("workflow_started", None, None, {"trigger": state.get("trigger")})
+    return call
 
 
-def run(plan, state: dict, *, now, max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+def advance(plan, state: dict, *, now, max_steps: int = DEFAULT_MAX_STEPS) -> EngineResult:
     """Runs queued work until nothing is runnable or `max_steps` executions happened."""
-    run_ = _begin(plan, state, now)
-    if run_.stopped:
-        return run_.result(ignored=True)
-    run_.drain(max_steps)
-    return run_.result()
+    call = _begin(plan, state, now)
+    if call.stopped:
+        return call.result(ignored=True)
+    call.drain(max_steps)
+    return call.result()
 
 
 def complete_task(plan, state: dict, *, task_key: str, output, now, attempt: int | None = None,
-                  max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+                  max_steps: int = DEFAULT_MAX_STEPS) -> EngineResult:
     """A task finished with `output`; the workflow then runs on. Unknown keys are ignored
     (a cancelled branch's task, or a duplicate delivery)."""
-    run_ = _begin(plan, state, now)
+    call = _begin(plan, state, now)
     task = state["tasks"].get(task_key)
-    if run_.stopped or task is None:
-        return run_.result(ignored=True)
+    if call.stopped or task is None:
+        return call.result(ignored=True)
     del state["tasks"][task_key]
     frame = state["frames"][task["frame"]]
     node = plan.nodes[frame["node"]]
-    ctx = _context(run_, frame, node)
+    ctx = _context(call, frame, node)
     if attempt is not None:
-        run_.record_of(frame, node)["attempt"] = attempt
+        call.record_of(frame, node)["attempt"] = attempt
     try:
         node.activity.task_completed(ctx, output)
     except Exception as exc:  # same policy as execute
-        run_.incident_from(frame, node, exc)
-    run_.drain(max_steps)
-    return run_.result()
+        call.incident_from(frame, node, exc)
+    call.drain(max_steps)
+    return call.result()
 
 
 def fail_task(plan, state: dict, *, task_key: str, error, now, attempt: int | None = None,
-              max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+              max_steps: int = DEFAULT_MAX_STEPS) -> EngineResult:
     """A task failed for good (retries spent or not retryable): incident, then strategy.
 
     `task_key` may also name a bookmark (a child workflow that faulted): the wait fails the
     same way. `error` is a message, or a dict with at least `message` (e.g. also `type`,
     `attempt`). Unknown keys are ignored.
     """
-    run_ = _begin(plan, state, now)
-    if run_.stopped:
-        return run_.result(ignored=True)
+    call = _begin(plan, state, now)
+    if call.stopped:
+        return call.result(ignored=True)
     task = state["tasks"].pop(task_key, None)
     if task is not None:
         frame = state["frames"][task["frame"]]
@@ -139,19 +139,19 @@ def fail_task(plan, state: dict, *, task_key: str, error, now, attempt: int | No
         frame = next(f for f in state["frames"].values() if f.get("key", f["id"]) == task_key)
         frame["status"] = "running"
     else:
-        return run_.result(ignored=True)
+        return call.result(ignored=True)
     node = plan.nodes[frame["node"]]
     message = error_message(error)
     if attempt is None and isinstance(error, dict) and isinstance(error.get("attempt"), int):
         attempt = error["attempt"]
     if attempt is not None:
-        run_.record_of(frame, node)["attempt"] = attempt
+        call.record_of(frame, node)["attempt"] = attempt
     try:
-        node.activity.task_failed(_context(run_, frame, node), message)
+        node.activity.task_failed(_context(call, frame, node), message)
     except Exception as exc:  # an incident unless the activity maps failure to an outcome
-        run_.incident_from(frame, node, exc)
-    run_.drain(max_steps)
-    return run_.result()
+        call.incident_from(frame, node, exc)
+    call.drain(max_steps)
+    return call.result()
 
 
 def error_message(error) -> str:
@@ -161,36 +161,36 @@ def error_message(error) -> str:
 
 
 def resume_bookmark(plan, state: dict, *, bookmark_key: str, payload, now,
-                    max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+                    max_steps: int = DEFAULT_MAX_STEPS) -> EngineResult:
     """A waiting activity got its stimulus. Unknown keys are ignored."""
-    run_ = _begin(plan, state, now)
+    call = _begin(plan, state, now)
     bookmark = state["bookmarks"].get(bookmark_key)
-    if run_.stopped or bookmark is None:
-        return run_.result(ignored=True)
+    if call.stopped or bookmark is None:
+        return call.result(ignored=True)
     del state["bookmarks"][bookmark_key]
     frame = next(f for f in state["frames"].values() if f.get("key", f["id"]) == bookmark_key)
     node = plan.nodes[frame["node"]]
-    run_.set_payload(payload)
+    call.set_payload(payload)
     frame["status"] = "running"
-    run_.entry("resumed", node, bookmark.get("name"), {"key": bookmark_key})
+    call.entry("resumed", node, bookmark.get("name"), {"key": bookmark_key})
     try:
-        node.activity.resume(_context(run_, frame, node), payload)
+        node.activity.resume(_context(call, frame, node), payload)
     except Exception as exc:  # same policy as execute
-        run_.incident_from(frame, node, exc)
-    run_.drain(max_steps)
-    return run_.result()
+        call.incident_from(frame, node, exc)
+    call.drain(max_steps)
+    return call.result()
 
 
-def cancel(plan, state: dict, *, now) -> RunResult:
+def cancel(plan, state: dict, *, now) -> EngineResult:
     """Cancels everything pending; bookmarks are removed and tasks disowned."""
-    run_ = Run(plan, state, now)
-    if run_.stopped:
-        return run_.result(ignored=True)
-    run_.end_workflow("cancelled")
-    return run_.result()
+    call = EngineCall(plan, state, now)
+    if call.stopped:
+        return call.result(ignored=True)
+    call.end_workflow("cancelled")
+    return call.result()
 
 
-def retry(plan, state: dict, *, now, max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+def retry(plan, state: dict, *, now, max_steps: int = DEFAULT_MAX_STEPS) -> EngineResult:
     """Runs a faulted instance again from the activity that faulted."""
     if state["status"] != "faulted" or state.get("faulted_frame") not in state["frames"]:
         raise InvalidTransition("only an instance faulted by an activity can be retried")
@@ -202,26 +202,26 @@ def retry(plan, state: dict, *, now, max_steps: int = DEFAULT_MAX_STEPS) -> RunR
     state["faulted_frame"] = None
     state["status"] = "running"
     state["queue"].insert(0, fid)
-    run_ = Run(plan, state, now)
-    run_.entry("workflow_retried", None, None, {"activity_id": frame["node"]})
-    run_.drain(max_steps)
-    return run_.result()
+    call = EngineCall(plan, state, now)
+    call.entry("workflow_retried", None, None, {"activity_id": frame["node"]})
+    call.drain(max_steps)
+    return call.result()
 
 
-def _context(run_: Run, frame: dict, node):
+def _context(call: EngineCall, frame: dict, node):
     from runtime.engine.context import ActivityContext
 
-    return ActivityContext(run_, frame, node, frame.get("input"))
+    return ActivityContext(call, frame, node, frame.get("input"))
 
 
 __all__ = [
     "TERMINAL",
+    "advance",
     "cancel",
     "complete_task",
     "fail_task",
     "resume_bookmark",
     "retry",
-    "run",
     "start_state",
     "validate_input",
 ]

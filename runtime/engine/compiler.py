@@ -400,7 +400,7 @@ class _Compiler:
             if timeout is not None and "timeout" not in declared:
                 self.problem(f"{path}.timeout", "only task activities take a timeout")
             return None, None
-        from runtime.engine.tasks import check_retry_policy, merged_retry_policy
+        from runtime.engine.task_requests import check_retry_policy, merged_retry_policy
 
         retry = None
         if retry_raw is not None:

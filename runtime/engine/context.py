@@ -25,10 +25,10 @@ class ActivityContext:
     callbacks by method name, so that the state never holds Python objects.
     """
 
-    __slots__ = ("frame", "node", "props", "run")
+    __slots__ = ("call", "frame", "node", "props")
 
-    def __init__(self, run, frame: dict, node, props: dict | None = None):
-        self.run = run
+    def __init__(self, call, frame: dict, node, props: dict | None = None):
+        self.call = call
         self.frame = frame
         self.node = node
         self.props = props
@@ -41,11 +41,11 @@ class ActivityContext:
 
     @property
     def state(self) -> dict:
-        return self.run.state
+        return self.call.state
 
     @property
     def now(self):
-        return self.run.now
+        return self.call.now
 
     @property
     def data(self) -> dict:
@@ -64,56 +64,56 @@ class ActivityContext:
 
     def evaluate(self, name: str):
         """Evaluates one property again (loop conditions are re-checked every iteration)."""
-        return self.run.evaluate_property(self.frame, self.node, name)
+        return self.call.evaluate_property(self.frame, self.node, name)
 
     # ---- acting ----------------------------------------------------------------------
 
     def complete(self, output=None, outcomes: tuple[str, ...] | list[str] = DONE) -> None:
-        self.run.complete(self.frame, output, tuple(outcomes))
+        self.call.complete(self.frame, output, tuple(outcomes))
 
     def schedule(self, child_id: str, callback: str, *, tag=None, scope: dict | None = None,
                  result=None) -> str:
         """Queues a child activity; `callback` names this activity's method called with
         (ctx, child_id, output, outcomes, tag) when the child completes."""
-        return self.run.schedule(self.frame, child_id, callback, tag, scope, result)
+        return self.call.schedule(self.frame, child_id, callback, tag, scope, result)
 
     def live_children(self) -> list[str]:
-        return self.run.children_of(self.frame["id"])
+        return self.call.children_of(self.frame["id"])
 
     def cancel(self, frame_ids) -> None:
         """Cancels these child work items and everything under them."""
-        self.run.cancel_frames(list(frame_ids))
+        self.call.cancel_frames(list(frame_ids))
 
     def bookmark(self, *, kind: str, name: str | None = None, due_at=None,
                  data: dict | None = None) -> str:
-        return self.run.create_bookmark(self.frame, self.node, kind, name, due_at, data)
+        return self.call.create_bookmark(self.frame, self.node, kind, name, due_at, data)
 
     def request_task(self, task_input: dict) -> str:
-        return self.run.request_task(self.frame, self.node, task_input, self.props or {})
+        return self.call.request_task(self.frame, self.node, task_input, self.props or {})
 
     def effect(self, kind: str, **fields) -> None:
-        self.run.add_effect(self.node, kind, fields)
+        self.call.add_effect(self.node, kind, fields)
 
     def log(self, message, level: str = "info") -> None:
-        self.run.log(self.node, message, level)
+        self.call.log(self.node, message, level)
 
     def fail(self, message: str, *, code: str = "activity_error") -> None:
         raise ActivityError(message, code=code)
 
     def fault_workflow(self, message: str, code: str | None) -> None:
-        self.run.incident(self.frame, self.node, message, code or "fault", None, force=True)
+        self.call.incident(self.frame, self.node, message, code or "fault", None, force=True)
 
     def finish_workflow(self) -> None:
-        self.run.finish_from(self.frame)
+        self.call.finish_from(self.frame)
 
     def break_loop(self) -> None:
-        self.run.break_loop(self.frame)
+        self.call.break_loop(self.frame)
 
     def set_variable(self, name: str, value) -> None:
-        self.run.state["variables"][name] = value
+        self.call.state["variables"][name] = value
 
     def set_output(self, name: str, value) -> None:
-        self.run.state["output"][name] = value
+        self.call.state["output"][name] = value
 
     def set_correlation_id(self, value) -> None:
-        self.run.set_correlation_id(value)
+        self.call.set_correlation_id(value)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from runtime.engine.context import DONE, ActivityContext, ActivityError
 from runtime.engine.expressions import ExpressionEvaluationError
-from runtime.engine.results import TERMINAL, RunResult
-from runtime.engine.tasks import DEFAULT_RETRY_POLICY, TaskRequest
+from runtime.engine.results import TERMINAL, EngineResult
+from runtime.engine.task_requests import DEFAULT_RETRY_POLICY, TaskRequest
 from runtime.engine.values import json_safe
 
 _CLONE_TYPES = (dict, list)
@@ -39,7 +39,7 @@ def _state_value(name: str, value, source):
         raise ActivityError(f"{name}: {exc}", code="invalid_value", expression=source) from exc
 
 
-class Run:
+class EngineCall:
     """One engine call over one state. Collects everything the adapter must apply."""
 
     def __init__(self, plan, state: dict, now):
@@ -413,7 +413,7 @@ class Run:
 
     # ---- the result ----------------------------------------------------------------
 
-    def result(self, *, ignored: bool = False) -> RunResult:
+    def result(self, *, ignored: bool = False) -> EngineResult:
         state = self.state
         state["journal_seq"] = self.seq
         status = state["status"]
@@ -436,7 +436,7 @@ class Run:
             else:
                 status = state["status"] = "finished"
         queued = set(self.queue)
-        return RunResult(
+        return EngineResult(
             status=status,
             journal=self.journal,
             executions=self.executions,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runtime.engine.tasks import TaskRequest
+from runtime.engine.task_requests import TaskRequest
 
 TERMINAL = ("finished", "faulted", "cancelled")
 
 
 @dataclass(slots=True)
-class RunResult:
+class EngineResult:
     # running | suspended | finished | faulted | cancelled | budget_exhausted
     status: str
     journal: list[dict] = field(default_factory=list)

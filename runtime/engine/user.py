@@ -11,7 +11,7 @@ from typing import Any
 
 from runtime.engine.activity import Activity, ActivityRegistry, PropertySpec, RegistryError
 from runtime.engine.propcheck import check_literal
-from runtime.engine.tasks import check_retry_policy, merged_retry_policy
+from runtime.engine.task_requests import check_retry_policy, merged_retry_policy
 
 TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
 

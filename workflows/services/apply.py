@@ -3,11 +3,11 @@ activities, continuation, children started, parents and event waiters woken), in
 transaction, published after commit.
 
 `ResultApplier` is the workers' way: every task activity becomes a TASK step, a child a new
-instance with a RUN step, and running out of the burst budget a RUN step. The synchronous way
-(`execute/`, hooks) is `services.inline.InlineRunner`, which runs tasks and children here and
-now and hands the rest over through the same `finish`.
+instance with an ADVANCE step, and running out of the burst budget an ADVANCE step. The
+synchronous way (`execute/`, hooks) is `services.inline.InlineRunner`, which executes tasks and
+children here and now and hands the rest over through the same `finish`.
 
-Either way the records of a call are written by `RunRecorder` in a fixed number of bulk
+Either way the records of a call are written by `ResultRecorder` in a fixed number of bulk
 statements, and new steps (plus the step just completed) in one upsert. The caller holds the
 instance row lock (`instances.instance_lock`); the bookmarks and steps written here belong to
 that instance (or to a parent or child, which are new rows or claimed by a DELETE).
@@ -41,7 +41,7 @@ from workflows.services.outbox import (
     queue_of,
     steps_publish_on_commit,
 )
-from workflows.services.records import RunRecorder
+from workflows.services.records import ResultRecorder
 
 logger = structlog.get_logger(__name__)
 
@@ -88,12 +88,12 @@ class ResultApplier:
         self.budget = budget or self.default_budget()
         self.depth = depth
         self.parent_handles_completion = parent_handles_completion
-        self.recorder = RunRecorder(instance)
+        self.recorder = ResultRecorder(instance)
         self.steps: list[Step] = []
         self.cancelled_task_keys: set[str] = set()
         self.events: list[dict] = []
         self.last = None
-        self.kept: Step | None = None
+        self.claimed_next: Step | None = None
 
     @staticmethod
     def default_budget() -> Budget:
@@ -123,7 +123,7 @@ class ResultApplier:
         self.steps.append(self.task_step(task))
 
     def budget_exhausted(self) -> None:
-        self.steps.append(new_step(self.instance, StepKind.RUN, queue=queue_of(self.plan)))
+        self.steps.append(new_step(self.instance, StepKind.ADVANCE, queue=queue_of(self.plan)))
 
     def task_step(self, task: TaskRequest, *, attempt: int = 1, run_after=None) -> Step:
         return new_step(self.instance, StepKind.TASK, queue=task.queue or queue_of(self.plan),
@@ -161,17 +161,17 @@ class ResultApplier:
 
     def start_child(self, child: WorkflowInstance, child_plan, bookmark_key: str | None) -> None:
         """The workers run the child from its first step."""
-        self.steps.append(new_step(child, StepKind.RUN, queue=queue_of(child_plan)))
+        self.steps.append(new_step(child, StepKind.ADVANCE, queue=queue_of(child_plan)))
 
     # ---- finishing -------------------------------------------------------------------------
 
     def finish(self, *, completed_step: Step | None = None, step_error=None,
-               keep_for: str | None = None) -> WorkflowInstance:
+               claim_next_for: str | None = None) -> WorkflowInstance:
         """Persist everything: records, steps (with the completed one), completion of a child
         towards its parent, events towards their waiters. Call inside the transaction.
 
-        With `keep_for` (a worker's claimer id), one due step of this instance is written as
-        already claimed by that worker instead of being published (`self.kept`): the worker
+        With `claim_next_for` (a worker's claimer id), one due step of this instance is written as
+        already claimed by that worker instead of being published (`self.claimed_next`): the worker
         runs it next, saving a broker round trip; should it die, the lease runs out and the
         sweeper hands the step to another worker."""
         now = timezone.now()
@@ -194,7 +194,7 @@ class ResultApplier:
             self.steps += bookmarks_claim_for_event(
                 tenant=instance.tenant, name=event["event"], payload=event.get("payload"),
                 correlation_id=event.get("correlation_id"))[1]
-        self.kept = self._keep_one(keep_for, now) if keep_for else None
+        self.claimed_next = self._claim_next(claim_next_for, now) if claim_next_for else None
         rows = list(self.steps)
         if completed_step is not None:
             completed_step.status = StepStatus.DONE
@@ -207,10 +207,10 @@ class ResultApplier:
             Step.objects.bulk_create(rows, update_conflicts=True, unique_fields=["id"],
                                      update_fields=STEP_UPSERT_FIELDS)
         steps_publish_on_commit([s for s in self.steps
-                                 if s.published_at is not None and s is not self.kept])
+                                 if s.published_at is not None and s is not self.claimed_next])
         return instance
 
-    def _keep_one(self, claimer: str, now) -> Step | None:
+    def _claim_next(self, claimer: str, now) -> Step | None:
         """The next step of a sequence. When the instance goes on with several steps at once
         (a fork's branches), all are published so that idle workers take them in parallel."""
         due = [s for s in self.steps if s.instance_id == self.instance.id

@@ -176,7 +176,7 @@ def _start(tenant, trigger: WorkflowTrigger, payload: dict, *, correlation_id, b
             trigger={"activity_id": trigger.activity_id, "payload": payload})
         runner = InlineRunner(instance, plan)
         runner.budget.deadline = min(runner.budget.deadline, deadline)
-        runner.drive(engine.run(plan, instance.state, now=timezone.now(), max_steps=1000))
+        runner.drive(engine.advance(plan, instance.state, now=timezone.now(), max_steps=1000))
         runner.finish()
     return _answer_or_wait(instance, deadline)
 

@@ -51,7 +51,7 @@ class InlineRunner(ResultApplier):
             if self.inline_tasks:
                 self.apply(self._run_task_inline(self.inline_tasks.pop(0)))
             elif self.last.status == "budget_exhausted":
-                self.apply(engine.run(self.plan, self.instance.state, now=timezone.now(),
+                self.apply(engine.advance(self.plan, self.instance.state, now=timezone.now(),
                                       max_steps=min(self.budget.remaining_steps(), 1000)))
             else:
                 return
@@ -61,7 +61,7 @@ class InlineRunner(ResultApplier):
             self.steps.append(self.task_step(task))
         self.inline_tasks = []
         if self.instance.state.get("queue"):
-            self.steps.append(new_step(self.instance, StepKind.RUN, queue=queue_of(self.plan)))
+            self.steps.append(new_step(self.instance, StepKind.ADVANCE, queue=queue_of(self.plan)))
         self.recorder.journal_note(
             f"Synchronous execution handed over to the workers after {self.budget.steps} "
             "activity executions (budget reached).", {"code": "handed_over"})
@@ -90,7 +90,7 @@ class InlineRunner(ResultApplier):
         child ended within it."""
         child_runner = InlineRunner(child, child_plan, budget=self.budget,
                                     depth=self.depth + 1, parent_handles_completion=True)
-        child_runner.drive(engine.run(child_plan, child.state, now=timezone.now(),
+        child_runner.drive(engine.advance(child_plan, child.state, now=timezone.now(),
                                       max_steps=min(self.budget.remaining_steps(), 1000)))
         child_runner.finish()
         if bookmark_key and child.status in (InstanceStatus.FINISHED, InstanceStatus.FAULTED):
@@ -124,6 +124,6 @@ def instance_execute(*, tenant: Tenant, definition_id: str, input=None,
     structlog.contextvars.bind_contextvars(instance_id=str(instance.id),
                                            definition_id=definition_id)
     runner = InlineRunner(instance, plan)
-    runner.drive(engine.run(plan, instance.state, now=timezone.now(),
+    runner.drive(engine.advance(plan, instance.state, now=timezone.now(),
                             max_steps=min(runner.budget.max_steps, 1000)))
     return runner.finish()

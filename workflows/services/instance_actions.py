@@ -20,7 +20,7 @@ from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import steps_publish_on_commit
-from workflows.services.records import RunRecorder
+from workflows.services.records import ResultRecorder
 
 logger = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     if instance.status not in InstanceStatus.active():
         raise _refuse(instance, "cancel")
     plan = plan_for_instance(instance)
-    recorder = RunRecorder(instance)
+    recorder = ResultRecorder(instance)
     recorder.add(engine.cancel(plan, instance.state, now=timezone.now()))
     instance.state["status"] = InstanceStatus.CANCELLED
     instance.held = False
@@ -55,7 +55,7 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 @transaction.atomic
-def instance_suspend(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_hold(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     """Hold an active instance: no new step of it runs until it is resumed."""
     instance = instance_lock(tenant, instance_id)
     if instance.status not in InstanceStatus.active() or instance.held:
@@ -67,7 +67,7 @@ def instance_suspend(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 @transaction.atomic
-def instance_resume(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_release(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     """Release a held instance; its pending steps are published again."""
     instance = instance_lock(tenant, instance_id)
     if not instance.held:

@@ -105,7 +105,7 @@ def instance_dispatch(*, tenant: Tenant, definition_id: str, input=None,
     instance, plan = instance_create(tenant=tenant, published=published, raw_input=input,
                                      correlation_id=correlation_id, trigger=trigger,
                                      status=InstanceStatus.PENDING)
-    step = new_step(instance, StepKind.RUN, queue=queue_of(plan))
+    step = new_step(instance, StepKind.ADVANCE, queue=queue_of(plan))
     step.save(force_insert=True)
     steps_publish_on_commit([step])
     return instance

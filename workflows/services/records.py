@@ -1,6 +1,6 @@
 """Collects what engine calls decided and writes it in a fixed number of bulk statements.
 
-However many inline activities a run executes, persisting it costs the same statements: one
+However many inline activities an engine call executes, persisting it costs the same statements: one
 UPDATE of the instance, one INSERT of journal entries, one upsert of activity executions, one
 INSERT of bookmarks, one DELETE of claimed/cancelled bookmarks, one INSERT of incidents.
 """
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
-from runtime.engine import RunResult
+from runtime.engine import EngineResult
 from workflows.models import (
     ActivityExecution,
     Bookmark,
@@ -34,7 +34,9 @@ def _time(value: str | datetime | None) -> datetime | None:
     return parse_datetime(value)
 
 
-class RunRecorder:
+class ResultRecorder:
+    """The records of one or more engine calls on one instance, written by `flush`."""
+
     def __init__(self, instance: WorkflowInstance) -> None:
         self.instance = instance
         self.journal: list[dict] = []
@@ -44,7 +46,7 @@ class RunRecorder:
         self.incidents: list[dict] = []
         self.status: str | None = None
 
-    def add(self, result: RunResult) -> RunResult:
+    def add(self, result: EngineResult) -> EngineResult:
         self.journal += result.journal
         for record in result.executions:
             self.executions[record["key"]] = record

@@ -1,4 +1,4 @@
-"""The step runner: what a worker does with one message (`step_run`, called by the Celery task
+"""The step runner: what a worker does with one message (`step_process`, called by the Celery task
 `weft.run_step`).
 
 It claims the step with one conditional UPDATE (pending, or running with an expired lease: its
@@ -147,8 +147,8 @@ def _call_with_timeout(function, timeout: float | None):
     return outcome.get("value")
 
 
-def step_run(*, step_id, worker: str = "inline") -> str:
-    """Run one step, then (within a small budget) the next step it scheduled for the same
+def step_process(*, step_id, worker: str = "inline") -> str:
+    """Process one step, then (within a small budget) the next step it scheduled for the same
     instance, without a broker round trip. Returns what happened to the first step (for logs
     and tests). Every log line written meanwhile carries the step, instance, definition and
     correlation id."""
@@ -166,15 +166,15 @@ def step_run(*, step_id, worker: str = "inline") -> str:
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
         with structlog.contextvars.bound_contextvars(**context):
-            outcome, step = _run_claimed(step, claimer_id(worker) if may_continue else None)
+            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None)
         first = first or outcome
         if step is None:
             break
     return first
 
 
-def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
-    """Run a claimed step; returns (what happened, the next step kept for this worker)."""
+def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step | None]:
+    """Process a claimed step; returns (what happened, the next step claimed for this worker)."""
     log = logger.bind(kind=step.kind)
     if step.deliveries > settings.WEFT_STEP_MAX_DELIVERIES:
         step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries - 1} times "
@@ -208,7 +208,7 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
         if instance.held:
             # Suspended meanwhile: this step's result is applied (it ran), but the steps it
             # schedules wait, unclaimed, until the instance is resumed.
-            keep_for = None
+            claim_next_for = None
         if instance.status not in InstanceStatus.active():
             Step.objects.filter(pk=step.pk).update(status=StepStatus.CANCELLED,
                                                    finished_at=timezone.now())
@@ -218,9 +218,10 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
         result = _engine_call(step, instance, plan, outcome)
         applier = ResultApplier(instance, plan)
         applier.apply(result)
-        applier.finish(completed_step=step, step_error=_error_json(outcome), keep_for=keep_for)
+        applier.finish(completed_step=step, step_error=_error_json(outcome),
+                       claim_next_for=claim_next_for)
     log.info("step_done", status=instance.status)
-    return "done", applier.kept
+    return "done", applier.claimed_next
 
 
 class _InstanceRef:
@@ -268,7 +269,7 @@ def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome):
                                                            f" {step.payload.get('child_status')}",
                                                 "type": "ChildFailed"},
                                 max_steps=max_steps)
-    return engine.run(plan, instance.state, now=now, max_steps=max_steps)
+    return engine.advance(plan, instance.state, now=now, max_steps=max_steps)
 
 
 def retry_step(step: Step, instance_like, request: TaskRequest, exc: BaseException) -> Step:

@@ -29,12 +29,12 @@ def sequence(definition_id: str, activities: list, **extra) -> dict:
 
 
 def drain_steps(limit: int = 1000) -> int:
-    """Run due steps the way a worker does (through `step_run`) until none is left; returns
+    """Run due steps the way a worker does (through `step_process`) until none is left; returns
     how many ran. Integration tests use it instead of a broker; e2e tests use real workers."""
     from django.utils import timezone
 
     from workflows.models import Step, StepStatus
-    from workflows.services.runner import step_run
+    from workflows.services.runner import step_process
 
     ran = 0
     while ran < limit:
@@ -42,6 +42,6 @@ def drain_steps(limit: int = 1000) -> int:
                    .order_by("created_at").values_list("id", flat=True).first())
         if step_id is None:
             return ran
-        step_run(step_id=step_id, worker="test")
+        step_process(step_id=step_id, worker="test")
         ran += 1
     raise AssertionError(f"steps still pending after {limit} runs")

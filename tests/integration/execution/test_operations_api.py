@@ -9,7 +9,7 @@ from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import DeadLetter, Step, StepKind, StepStatus, WorkerProcess
 from workflows.services.instances import instance_dispatch
 from workflows.services.poison import step_mark_dead
-from workflows.services.runner import step_run
+from workflows.services.runner import step_process
 from workflows.services.workers import worker_heartbeat, workers_mark_lost
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def poisoned(tenant, publish, tmp_path, settings):
     publish(sequence("poisoned", [{"id": "p", "type": "test.poison",
                                    "input": {"flag_file": str(tmp_path / "absent")}}]))
     instance = instance_dispatch(tenant=tenant, definition_id="poisoned")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")
     task = Step.objects.get(instance=instance, kind=StepKind.TASK)
     letter = DeadLetter.objects.create(
         tenant=tenant, step=task, instance=instance, queue="workflow-tasks-dlq",

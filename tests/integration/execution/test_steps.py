@@ -1,4 +1,4 @@
-"""The worker path through its public entry points (`instance_dispatch`, `step_run`,
+"""The worker path through its public entry points (`instance_dispatch`, `step_process`,
 `steps_sweep`), without a broker: the e2e suite covers real workers and SQS."""
 
 from datetime import timedelta
@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from tests.integration.execution.conftest import drain_steps, sequence
 from workflows.models import Step, StepKind, StepStatus, WorkflowInstance
-from workflows.services.instance_actions import instance_resume, instance_retry, instance_suspend
+from workflows.services.instance_actions import instance_hold, instance_release, instance_retry
 from workflows.services.instances import instance_dispatch
 from workflows.services.poison import PoisonStep
-from workflows.services.runner import step_run
+from workflows.services.runner import step_process
 from workflows.services.sweeper import steps_sweep
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,7 @@ def test_fork_branch_tasks_become_separate_steps_and_the_join_waits(tenant, publ
     publish(fork_of_tasks())
     instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
     first = Step.objects.get(instance=instance)
-    assert step_run(step_id=first.id, worker="w1") == "done"
+    assert step_process(step_id=first.id, worker="w1") == "done"
     tasks = Step.objects.filter(instance=instance, kind=StepKind.TASK)
     assert sorted(s.payload["activity_id"] for s in tasks) == ["left", "right"]
     assert WorkflowInstance.objects.get(pk=instance.pk).status == "running"
@@ -62,7 +62,7 @@ def test_a_done_step_is_skipped_when_delivered_again(tenant, publish):
     instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
     drain_steps()
     for step in Step.objects.filter(instance=instance):
-        assert step_run(step_id=step.id, worker="late") == "skipped"
+        assert step_process(step_id=step.id, worker="late") == "skipped"
     instance.refresh_from_db()
     assert instance.output == {"sum": 33}
 
@@ -73,9 +73,9 @@ def test_a_step_running_under_a_live_lease_is_not_claimed_twice(tenant, publish)
     step = Step.objects.get(instance=instance)
     Step.objects.filter(pk=step.pk).update(status=StepStatus.RUNNING, claimed_by="other",
                                            lease_until=timezone.now() + timedelta(minutes=1))
-    assert step_run(step_id=step.id, worker="me") == "skipped"
+    assert step_process(step_id=step.id, worker="me") == "skipped"
     Step.objects.filter(pk=step.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert step_run(step_id=step.id, worker="me") == "done"
+    assert step_process(step_id=step.id, worker="me") == "done"
 
 
 def test_failed_task_retries_as_new_steps_with_backoff_then_succeeds(tenant, publish):
@@ -141,14 +141,14 @@ def test_a_step_delivered_too_often_is_poison_then_retry_finishes(tenant, publis
         {"id": "p", "type": "test.poison", "input": {"flag_file": str(flag)}},
     ]))
     instance = instance_dispatch(tenant=tenant, definition_id="poisoned")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")  # the burst only
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")  # the burst only
     task = Step.objects.get(instance=instance, kind=StepKind.TASK)
     # Three workers claimed it and died (their leases ran out).
     Step.objects.filter(pk=task.pk).update(status=StepStatus.RUNNING, deliveries=3,
                                            lease_until=timezone.now() - timedelta(seconds=1))
     assert steps_sweep()["dead"] == 1
     with pytest.raises(PoisonStep):  # a late message of a dead step is not acknowledged
-        step_run(step_id=task.id, worker="w")
+        step_process(step_id=task.id, worker="w")
     instance.refresh_from_db()
     assert instance.status == "faulted"
     assert instance.incidents.get().activity_id == "p"
@@ -161,11 +161,11 @@ def test_a_step_delivered_too_often_is_poison_then_retry_finishes(tenant, publis
 def test_suspended_instance_holds_its_steps_until_resumed(tenant, publish):
     publish(fork_of_tasks())
     instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
-    instance_suspend(tenant=tenant, instance_id=instance.id)
+    instance_hold(tenant=tenant, instance_id=instance.id)
     step = Step.objects.get(instance=instance)
-    assert step_run(step_id=step.id, worker="w") == "skipped"
+    assert step_process(step_id=step.id, worker="w") == "skipped"
     assert steps_sweep()["published"] == 0
-    instance_resume(tenant=tenant, instance_id=instance.id)
+    instance_release(tenant=tenant, instance_id=instance.id)
     drain_steps()
     instance.refresh_from_db()
     assert instance.status == "finished"
@@ -174,7 +174,7 @@ def test_suspended_instance_holds_its_steps_until_resumed(tenant, publish):
 def test_cancel_discards_the_result_of_a_step_already_running(tenant, publish, operator):
     publish(fork_of_tasks())
     instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")
     task = Step.objects.filter(instance=instance, kind=StepKind.TASK).first()
     Step.objects.filter(pk=task.pk).update(status=StepStatus.RUNNING, claimed_by="w",
                                            lease_until=timezone.now() + timedelta(minutes=1))
@@ -182,7 +182,7 @@ def test_cancel_discards_the_result_of_a_step_already_running(tenant, publish, o
     assert response.json()["status"] == "cancelled"
     assert not Step.objects.filter(instance=instance, status=StepStatus.PENDING).exists()
     Step.objects.filter(pk=task.pk).update(status=StepStatus.PENDING)  # its message arrives
-    assert step_run(step_id=task.id, worker="w") == "discarded"
+    assert step_process(step_id=task.id, worker="w") == "discarded"
     instance.refresh_from_db()
     assert instance.status == "cancelled" and instance.output == {}
 
@@ -231,7 +231,7 @@ def _statements(step_id) -> int:
     """SQL statements of one step. The test runs inside a transaction, so the step's own
     transaction shows as SAVEPOINT/RELEASE here (BEGIN/COMMIT on a worker): not counted."""
     with CaptureQueriesContext(connection) as captured:
-        assert step_run(step_id=step_id, worker="w") == "done"
+        assert step_process(step_id=step_id, worker="w") == "done"
     return len([q for q in captured if "SAVEPOINT" not in q["sql"]])
 
 
@@ -241,7 +241,7 @@ def test_sql_statements_per_task_step_and_per_inline_step(tenant, publish, setti
         {"id": f"t{n}", "type": "examples.add", "input": {"a": n, "b": 1}} for n in range(5)])
     publish(five_tasks)
     instance = instance_dispatch(tenant=tenant, definition_id="five")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")  # the first burst
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")  # the first burst
     counts = []
     while step := Step.objects.filter(instance=instance, status=StepStatus.PENDING).first():
         counts.append(_statements(step.id))
@@ -275,7 +275,7 @@ def test_a_step_whose_local_claimer_process_died_is_claimed_again_at_once(tenant
     Step.objects.filter(pk=step.pk).update(
         status=StepStatus.RUNNING, claimed_by=f"celery@w|{socket.gethostname()}|{gone}",
         lease_until=timezone.now() + timedelta(minutes=5))
-    assert step_run(step_id=step.id, worker="me") == "done"
+    assert step_process(step_id=step.id, worker="me") == "done"
     assert Step.objects.get(pk=step.pk).deliveries == 1
 
 
@@ -285,7 +285,7 @@ def test_a_worker_runs_the_next_steps_of_an_instance_itself(tenant, publish):
     instance = instance_dispatch(tenant=tenant, definition_id="chain")
     first = Step.objects.get(instance=instance).id
     with CaptureQueriesContext(connection) as captured:
-        assert step_run(step_id=first, worker="w") == "done"
+        assert step_process(step_id=first, worker="w") == "done"
     instance.refresh_from_db()
     assert instance.status == "finished"
     steps = list(Step.objects.filter(instance=instance, kind=StepKind.TASK))
@@ -300,7 +300,7 @@ def test_a_worker_runs_the_next_steps_of_an_instance_itself(tenant, publish):
 def test_a_fork_publishes_all_its_branches_for_other_workers(tenant, publish):
     publish(fork_of_tasks())
     instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")
     tasks = list(Step.objects.filter(instance=instance, kind=StepKind.TASK))
     assert [s.status for s in tasks] == ["pending", "pending"]
     assert all(s.published_at is not None for s in tasks)
@@ -314,7 +314,7 @@ def test_continuing_stops_at_the_budget(tenant, publish, settings):
     publish(sequence("long-chain", [
         {"id": f"t{n}", "type": "examples.add", "input": {"a": n, "b": 1}} for n in range(5)]))
     instance = instance_dispatch(tenant=tenant, definition_id="long-chain")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")
     statuses = list(Step.objects.filter(instance=instance).order_by("created_at")
                     .values_list("status", "published_at"))
     assert [s for s, _ in statuses] == ["done", "done", "done", "pending"]
@@ -326,21 +326,21 @@ def test_a_step_running_when_suspended_finishes_but_starts_nothing_new(tenant, p
         {"id": "one", "type": "examples.add", "input": {"a": 1, "b": 1}},
         {"id": "two", "type": "examples.add", "input": {"a": 2, "b": 2}}]))
     instance = instance_dispatch(tenant=tenant, definition_id="pair")
-    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")  # the whole chain
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")  # the whole chain
     instance.refresh_from_db()
     assert instance.status == "finished"
     other = instance_dispatch(tenant=tenant, definition_id="pair")
-    run_step = Step.objects.get(instance=other)
-    from workflows.services.runner import _claim, _run_claimed
+    process_step = Step.objects.get(instance=other)
+    from workflows.services.runner import _claim, _process_claimed
 
-    claimed = _claim(run_step.id, "w")  # a worker has it...
-    instance_suspend(tenant=tenant, instance_id=other.id)  # ...when the operator suspends
-    assert _run_claimed(claimed, keep_for="w|h|1") == ("done", None)
+    claimed = _claim(process_step.id, "w")  # a worker has it...
+    instance_hold(tenant=tenant, instance_id=other.id)  # ...when the operator suspends
+    assert _process_claimed(claimed, claim_next_for="w|h|1") == ("done", None)
     other.refresh_from_db()
     assert other.status == "suspended" and other.held
     waiting = Step.objects.get(instance=other, status=StepStatus.PENDING)
-    assert step_run(step_id=waiting.id, worker="w") == "skipped"
-    instance_resume(tenant=tenant, instance_id=other.id)
+    assert step_process(step_id=waiting.id, worker="w") == "skipped"
+    instance_release(tenant=tenant, instance_id=other.id)
     drain_steps()
     other.refresh_from_db()
     assert other.status == "finished"

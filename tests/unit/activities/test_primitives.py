@@ -1,5 +1,5 @@
 from runtime.activities import default_registry
-from runtime.engine import compile_definition, run, start_state
+from runtime.engine import advance, compile_definition, start_state
 from tests.unit.engine.helpers import NOW, Driver, definition, expr, seq
 
 DECLS = {"variables": [{"name": "total", "type": "number", "default": 1}],
@@ -15,7 +15,7 @@ def test_set_variable_and_set_output_feed_later_expressions_and_the_result():
          "value": expr("variables.total * 2")},
     ), inputs=[{"name": "add", "type": "number"}], **DECLS)
     d = Driver(body, input={"add": 4})
-    result = d.run()
+    result = d.advance()
     assert d.state["variables"]["total"] == 5
     assert result.output == {"answer": 10}
 
@@ -23,7 +23,7 @@ def test_set_variable_and_set_output_feed_later_expressions_and_the_result():
 def test_write_line_journals_a_log_entry_with_its_level():
     d = Driver(definition({"id": "w", "type": "WriteLine", "text": expr("1 + 1"),
                            "level": "warning"}))
-    [entry] = [e for e in d.run().journal if e["event"] == "log"]
+    [entry] = [e for e in d.advance().journal if e["event"] == "log"]
     assert (entry["message"], entry["data"], entry["activity_id"]) == \
         ("2", {"level": "warning"}, "w")
 
@@ -34,6 +34,6 @@ def test_literal_object_values_are_not_shared_between_instances():
                       variables=[{"name": "bag", "type": "object"}])
     plan = compile_definition(body, default_registry())
     state = start_state(plan, instance_id="i", input={}, correlation_id=None, now=NOW)
-    run(plan, state, now=NOW)  # no JSON round trip here: object identity matters
+    advance(plan, state, now=NOW)  # no JSON round trip here: object identity matters
     state["variables"]["bag"]["items"].append("mutated by an adapter")
     assert plan.nodes["v"].literals["value"] == {"items": []}

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from runtime.activities import default_registry, register_builtins
 from runtime.engine import (
     ActivityRegistry,
+    advance,
     cancel,
     compile_definition,
     complete_task,
     fail_task,
     resume_bookmark,
-    run,
     start_state,
     validate_input,
 )
@@ -62,8 +62,8 @@ class Driver:
         self.results.append(result)
         return result
 
-    def run(self, max_steps=None):
-        return self._call(run, max_steps=max_steps or self.max_steps)
+    def advance(self, max_steps=None):
+        return self._call(advance, max_steps=max_steps or self.max_steps)
 
     def resume(self, key, payload=None):
         return self._call(resume_bookmark, bookmark_key=key, payload=payload,
@@ -78,7 +78,7 @@ class Driver:
     def cancel(self):
         return self._call(cancel)
 
-    def advance(self, seconds: float) -> None:
+    def pass_time(self, seconds: float) -> None:
         self.now = self.now + timedelta(seconds=seconds)
 
     # ---- views over everything the calls returned --------------------------------

@@ -6,21 +6,21 @@ VARS = [{"name": "i", "type": "integer", "default": 0},
 
 def test_sequence_runs_children_in_order_and_passes_result():
     d = Driver(definition(seq("s", log("a", "one"), log("b", expr("result + ' two'")))))
-    result = d.run()
+    result = d.advance()
     assert result.status == "finished"
     assert d.logs() == ["one", "one two"]
     assert d.state["activity_outputs"]["s"] == "one two"
 
 
 def test_empty_sequence_finishes_at_once():
-    assert Driver(definition(seq("s"))).run().status == "finished"
+    assert Driver(definition(seq("s"))).advance().status == "finished"
 
 
 def test_if_runs_then_branch_when_condition_holds():
     root = {"id": "if", "type": "If", "condition": expr("input.n > 1"),
             "then": log("t", "then"), "else": log("e", "else")}
     d = Driver(definition(root), input={"n": 5})
-    d.run()
+    d.advance()
     assert d.logs() == ["then"]
 
 
@@ -28,7 +28,7 @@ def test_if_runs_else_branch_when_condition_fails():
     root = {"id": "if", "type": "If", "condition": expr("input.n > 1"),
             "then": log("t", "then"), "else": log("e", "else")}
     d = Driver(definition(root), input={"n": 0})
-    d.run()
+    d.advance()
     assert d.logs() == ["else"]
 
 
@@ -46,19 +46,19 @@ def _switch(mode):
 
 def test_switch_first_runs_only_the_first_matching_case():
     d = Driver(definition(_switch("first")), input={"n": 20})
-    d.run()
+    d.advance()
     assert d.logs() == ["big"]
 
 
 def test_switch_all_runs_every_matching_case_in_order():
     d = Driver(definition(_switch("all")), input={"n": 20})
-    d.run()
+    d.advance()
     assert d.logs() == ["big", "mid"]
 
 
 def test_switch_without_match_runs_default():
     d = Driver(definition(_switch("first")), input={"n": 1})
-    d.run()
+    d.advance()
     assert d.logs() == ["default"]
 
 
@@ -67,7 +67,7 @@ def test_while_loops_until_condition_fails():
             "body": {"id": "inc", "type": "SetVariable", "variable": "i",
                      "value": expr("variables.i + 1")}}
     d = Driver(definition(root, variables=VARS))
-    assert d.run().status == "finished"
+    assert d.advance().status == "finished"
     assert d.state["variables"]["i"] == 3
     assert d.completed_ids().count("inc") == 3
 
@@ -83,7 +83,7 @@ def test_break_exits_innermost_while_loop():
     outer = {"id": "outer", "type": "For", "start": 1, "end": 2, "body": seq(
         "outer-body", inner, log("after-inner", expr("'outer ' + str(index)")))}
     d = Driver(definition(outer, variables=VARS))
-    assert d.run().status == "finished"
+    assert d.advance().status == "finished"
     # each inner loop stops at the first multiple of 3; the outer loop keeps going
     assert d.state["variables"]["i"] == 6
     assert d.logs().count("inner continued") == 4
@@ -104,7 +104,7 @@ def test_break_from_nested_flowchart_inside_loop_ends_the_loop():
     root = seq("s", {"id": "w", "type": "While", "condition": True, "body": body},
                log("done", "after loop"))
     d = Driver(definition(root, variables=VARS))
-    assert d.run().status == "finished"
+    assert d.advance().status == "finished"
     assert d.state["variables"]["i"] == 2
     assert d.logs() == ["continue", "after loop"]
 
@@ -113,7 +113,7 @@ def test_for_counts_with_step_and_inclusive_end():
     root = {"id": "f", "type": "For", "start": 10, "end": 0, "step": -5,
             "body": log("l", expr("str(index)"))}
     d = Driver(definition(root))
-    d.run()
+    d.advance()
     assert d.logs() == ["10", "5", "0"]
 
 
@@ -121,7 +121,7 @@ def test_for_with_exclusive_end_stops_before_end():
     root = {"id": "f", "type": "For", "start": 0, "end": 3, "inclusive": False,
             "body": log("l", expr("str(index)"))}
     d = Driver(definition(root))
-    d.run()
+    d.advance()
     assert d.logs() == ["0", "1", "2"]
 
 
@@ -129,7 +129,7 @@ def test_foreach_exposes_item_and_index():
     root = {"id": "fe", "type": "ForEach", "items": expr("input.names"),
             "body": log("l", {"template": "{{ index }}:{{ item }}"})}
     d = Driver(definition(root), input={"names": ["a", "b", "c"]})
-    d.run()
+    d.advance()
     assert d.logs() == ["0:a", "1:b", "2:c"]
 
 
@@ -137,7 +137,7 @@ def test_nested_flowchart_in_sequence_runs_before_the_next_step():
     fc = {"id": "fc", "type": "Flowchart", "activities": [log("x", "x"), log("y", "y")],
           "connections": [{"source": "x", "target": "y"}]}
     d = Driver(definition(seq("s", log("first", "first"), fc, log("last", "last"))))
-    assert d.run().status == "finished"
+    assert d.advance().status == "finished"
     assert d.logs() == ["first", "x", "y", "last"]
 
 
@@ -145,7 +145,7 @@ def test_fork_wait_all_collects_branch_outputs_in_order():
     root = {"id": "fork", "type": "Fork", "branches": [
         seq("b1", log("a1", "a1"), log("a2", "a2")), log("b2", "b2")]}
     d = Driver(definition(root))
-    assert d.run().status == "finished"
+    assert d.advance().status == "finished"
     assert d.state["activity_outputs"]["fork"] == ["a2", "b2"]
 
 
@@ -155,11 +155,11 @@ def test_fork_wait_any_cancels_the_slower_branch_and_its_bookmark():
         seq("fast", {"id": "wait", "type": "Delay", "duration": 60}, log("fast-log", "fast")),
     ]}, log("after", "after"))
     d = Driver(definition(root))
-    first = d.run()
+    first = d.advance()
     assert first.status == "suspended"
     keys = {b["activity_id"]: b["key"] for b in first.bookmarks}
     assert set(keys) == {"slow", "wait"}
-    d.advance(60)
+    d.pass_time(60)
     result = d.resume(keys["wait"])
     assert result.status == "finished"
     assert result.removed_bookmarks == [keys["slow"]]
@@ -184,7 +184,7 @@ def test_fork_wait_any_disowns_the_slower_branch_task(tmp_path):
         {"id": "t2", "type": "test.work", "input": {"n": 2}},
     ]}
     d = Driver(definition(root), registry=registry)
-    tasks = {t.activity_id: t.key for t in d.run().tasks}
+    tasks = {t.activity_id: t.key for t in d.advance().tasks}
     result = d.complete(tasks["t2"], 2)
     assert result.status == "finished"
     assert result.cancelled_tasks == [tasks["t1"]]
@@ -206,7 +206,7 @@ def test_parallel_foreach_completes_100_tasks_out_of_order():
             "max_parallel": 0,
             "body": {"id": "sq", "type": "test.square", "input": {"n": expr("item")}}}
     d = Driver(definition(root), input={"numbers": list(range(100))}, registry=registry)
-    first = d.run()
+    first = d.advance()
     assert first.status == "running"
     assert len(first.tasks) == 100
     by_key = {t.key: t.input["n"] for t in first.tasks}
@@ -230,7 +230,7 @@ def test_parallel_foreach_respects_max_parallel():
             "max_parallel": 2,
             "body": {"id": "e", "type": "test.echo", "input": {"n": expr("item")}}}
     d = Driver(definition(root), registry=registry)
-    outstanding = [t.key for t in d.run().tasks]
+    outstanding = [t.key for t in d.advance().tasks]
     completed = 0
     while outstanding:
         assert len(d.open_tasks()) <= 2
@@ -260,7 +260,7 @@ def test_join_wait_all_in_a_looping_flowchart_fires_once_per_round():
         {"source": "again", "outcome": "true", "target": "begin"},
     ]}
     d = Driver(definition(fc, variables=VARS))
-    assert d.run().status == "finished"
+    assert d.advance().status == "finished"
     assert [m for m in d.logs() if m.startswith("joined")] == ["joined 1", "joined 2", "joined 3"]
     assert d.logs().count("left") == 3
 
@@ -280,7 +280,7 @@ def test_join_wait_any_fires_on_first_arrival_and_cancels_the_other_branch():
         {"source": "join", "target": "after"},
     ]}
     d = Driver(definition(fc))
-    result = d.run()
+    result = d.advance()
     assert result.status == "finished"
     assert d.logs() == ["split", "fast", "after"]
     assert len(result.removed_bookmarks) == 1
@@ -296,7 +296,7 @@ def test_flowchart_if_outcomes_choose_the_connection():
         {"source": "check", "outcome": "false", "target": "no"},
     ]}
     d = Driver(definition(fc), input={"ok": False})
-    d.run()
+    d.advance()
     assert d.logs() == ["no"]
 
 
@@ -313,10 +313,10 @@ def test_flowchart_switch_outcomes_choose_connections():
         {"source": "sw", "outcome": "default", "target": "c"},
     ]}
     d = Driver(definition(fc), input={"n": 5})
-    d.run()
+    d.advance()
     assert sorted(d.logs()) == ["gt1", "gt2"]
     d2 = Driver(definition(fc), input={"n": 0})
-    d2.run()
+    d2.advance()
     assert d2.logs() == ["default"]
 
 
@@ -328,7 +328,7 @@ def test_break_in_one_fork_branch_cancels_the_waiting_sibling_inside_the_loop():
     root = seq("outer", {"id": "w", "type": "While", "condition": True, "body": body},
                log("after", "after"))
     d = Driver(definition(root))
-    result = d.run()
+    result = d.advance()
     assert result.status == "finished"
     assert d.logs() == ["breaking", "after"]
     assert len(result.bookmarks) == 1
@@ -341,5 +341,5 @@ def test_nested_foreach_sees_the_innermost_item():
              "body": log("l", expr("str(item)"))}
     root = {"id": "outer", "type": "ForEach", "items": [[1, 2], [3]], "body": inner}
     d = Driver(definition(root))
-    d.run()
+    d.advance()
     assert d.logs() == ["1", "2", "3"]

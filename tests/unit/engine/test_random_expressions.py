@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.engine import compile_definition, run, start_state, validate_definition
+from runtime.engine import advance, compile_definition, start_state, validate_definition
 from tests.unit.engine.helpers import NOW, definition, fresh_registry
 
 NAMES = ["input", "variables", "outputs", "result", "item", "index", "now", "payload",
@@ -61,7 +61,7 @@ def test_random_expressions_never_crash_the_engine(source):
     plan = compile_definition(body, REGISTRY)
     state = start_state(plan, instance_id="i-1", input={"a": {"b": [1, 2]}},
                         correlation_id=None, now=NOW)
-    result = run(plan, state, now=NOW, max_steps=100)
+    result = advance(plan, state, now=NOW, max_steps=100)
     assert result.status in ("finished", "faulted")
     json.dumps(state)  # the state stays plain JSON: nothing escaped into it
     if result.status == "faulted":

@@ -9,7 +9,7 @@ from tests.unit.engine.helpers import Driver
 def test_large_order_suspends_at_the_event_and_resumes_to_approved():
     d = Driver(copy.deepcopy(ORDER_APPROVAL), input={"order_id": "A-1", "amount": 5000},
                correlation_id="A-1")
-    first = d.run()
+    first = d.advance()
     assert first.status == "suspended"
     assert d.logs() == ["Order A-1"]
     [bookmark] = first.bookmarks
@@ -23,7 +23,7 @@ def test_large_order_suspends_at_the_event_and_resumes_to_approved():
 
 def test_small_order_finishes_with_auto_decision():
     d = Driver(copy.deepcopy(ORDER_APPROVAL), input={"order_id": "A-2", "amount": 10})
-    result = d.run()
+    result = d.advance()
     assert result.status == "finished"
     assert result.output == {"decision": "auto"}
     assert result.bookmarks == []
@@ -31,4 +31,4 @@ def test_small_order_finishes_with_auto_decision():
 
 def test_missing_amount_defaults_to_zero_and_auto_approves():
     d = Driver(copy.deepcopy(ORDER_APPROVAL), input={"order_id": "A-3"})
-    assert d.run().output == {"decision": "auto"}
+    assert d.advance().output == {"decision": "auto"}

@@ -63,7 +63,7 @@ def test_user_activity_becomes_a_task_request_and_its_result_the_output(registry
     body = definition(seq("s", CHARGE, log("l", expr("str(outputs['charge']['charged'])"))),
                       inputs=[{"name": "order_id", "type": "string"}])
     d = Driver(body, input={"order_id": "o-1"}, registry=registry)
-    result = d.run()
+    result = d.advance()
     assert result.status == "running"
     request = result.tasks[0]
     assert (request.activity_type, request.input) == ("billing.charge",
@@ -80,7 +80,7 @@ def test_user_activity_becomes_a_task_request_and_its_result_the_output(registry
 def test_node_retry_overrides_the_decorator_default(registry):
     node = dict(CHARGE_LITERAL, retry={"max_attempts": 2, "initial_interval": 5})
     d = Driver(definition(node), registry=registry)
-    policy = d.run().tasks[0].retry
+    policy = d.advance().tasks[0].retry
     assert (policy["max_attempts"], policy["initial_interval"]) == (2, 5)
 
 
@@ -111,7 +111,7 @@ def test_non_retryable_error_propagates_and_skips_retries(registry):
 
 def test_task_failing_for_good_raises_an_incident_and_faults(registry):
     d = Driver(definition(CHARGE_LITERAL), registry=registry)
-    key = d.run().tasks[0].key
+    key = d.advance().tasks[0].key
     result = d.fail(key, "card declined")
     assert result.status == "faulted"
     assert "card declined" in result.incidents[0]["message"]
@@ -122,7 +122,7 @@ def test_task_failing_with_continue_strategy_goes_on(registry):
     body = definition(seq("s", CHARGE_LITERAL, log("l", "after")),
                       options={"incident_strategy": "continue"})
     d = Driver(body, registry=registry)
-    result = d.fail(d.run().tasks[0].key, "card declined")
+    result = d.fail(d.advance().tasks[0].key, "card declined")
     assert result.status == "finished"
     assert d.logs() == ["after"]
 
@@ -209,7 +209,7 @@ def _http_flow():
 
 def test_send_http_request_takes_the_outcome_of_an_expected_status():
     d = Driver(_http_flow())
-    request = d.run().tasks[0]
+    request = d.advance().tasks[0]
     assert request.input["method"] == "GET" and request.input["timeout"] == 30
     d.complete(request.key, {"status": 201, "headers": {}, "body": None})
     assert d.logs() == ["created"]
@@ -217,13 +217,13 @@ def test_send_http_request_takes_the_outcome_of_an_expected_status():
 
 def test_send_http_request_takes_failed_for_an_unexpected_status():
     d = Driver(_http_flow())
-    d.complete(d.run().tasks[0].key, {"status": 500, "headers": {}, "body": "oops"})
+    d.complete(d.advance().tasks[0].key, {"status": 500, "headers": {}, "body": "oops"})
     assert d.logs() == ["bad"]
 
 
 def test_send_http_request_that_never_got_an_answer_takes_failed():
     d = Driver(_http_flow())
-    result = d.fail(d.run().tasks[0].key, "connection_error: refused")
+    result = d.fail(d.advance().tasks[0].key, "connection_error: refused")
     assert result.status == "finished"
     assert result.incidents == []
     assert d.logs() == ["request failed: connection_error: refused", "bad"]

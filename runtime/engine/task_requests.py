@@ -1,6 +1,6 @@
 """Task activities run outside the engine: the request shape, retries, and the runner.
 
-The engine only decides that a task must run (a `TaskRequest` in `RunResult.tasks`); an
+The engine only decides that a task must run (a `TaskRequest` in `EngineResult.tasks`); an
 adapter runs it with `execute_task` wherever it likes and answers with `complete_task` or,
 once retries are spent, `fail_task`.
 """
