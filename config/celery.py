@@ -20,13 +20,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def _install_worker_steps(celery_app: Celery) -> None:
-    from workflows.worker import WorkerHeartbeat
-
-    celery_app.steps["worker"].add(WorkerHeartbeat)
-
-
-_install_worker_steps(app)
+# By name: Celery loads the bootstep when a worker starts, after Django is set up (the module
+# uses the models); importing it here would run before the apps are ready.
+app.steps["worker"].add("workflows.worker:WorkerHeartbeat")
 
 
 @celeryd_after_setup.connect
@@ -40,6 +36,7 @@ def _log_broker_guard(sender, instance, conf, **kwargs):
 
 @worker_process_init.connect
 def _prepare_forked_child(**kwargs):
+    # Imported when the signal fires: this module is imported before Django's apps are ready.
     from workflows.worker import prepare_forked_child
 
     prepare_forked_child()

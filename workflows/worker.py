@@ -14,8 +14,10 @@ import threading
 import structlog
 from celery import bootsteps
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
+
+from workflows.services.workers import worker_heartbeat
 
 logger = structlog.get_logger(__name__)
 
@@ -30,8 +32,6 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.started_at = timezone.now()
 
     def _report(self, worker, state: str) -> None:
-        from workflows.services.workers import worker_heartbeat
-
         queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
         try:
             worker_heartbeat(name=worker.hostname, hostname=socket.gethostname(),
@@ -68,8 +68,6 @@ def size_child_database_pool() -> None:
     """A prefork child runs one task at a time (plus its step's lease renewal), so the
     per-process pool of a web or main worker process (min 10) would only hold idle sessions:
     a host with 8 children would keep 80 open. Children get WEFT_DB_POOL_CHILD_MIN/MAX."""
-    from django.db import connections
-
     for connection in connections.all():
         pool = connection.settings_dict.get("OPTIONS", {}).get("pool")
         if isinstance(pool, dict):
@@ -94,8 +92,6 @@ def forget_inherited_database_connections() -> None:
     without closing anything (closing would end the parent's sessions on the server) and opens
     its own pool on first use. psycopg itself never closes a connection another process opened.
     """
-    from django.db import connections
-
     # The pool dict lives on the backend class, so it is cleared even when this thread's
     # connection wrapper was never used (the parent's heartbeat thread opened the pool).
     for connection in connections.all():

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from workflows.models_tenancy import Tenant
+from workflows.models.tenancy import Tenant
 
 
 class WorkflowDefinition(models.Model):

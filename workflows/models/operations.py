@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 
-from workflows.models_steps import Step
+from workflows.models.steps import Step
 
 
 class WorkerState(models.TextChoices):

@@ -1,7 +1,7 @@
 """Weft's system of record. Models hold data only: writes go through `workflows.services`."""
 
-from workflows.models_definitions import WorkflowDefinition
-from workflows.models_instances import (
+from workflows.models.definitions import WorkflowDefinition
+from workflows.models.instances import (
     ActivityExecution,
     Bookmark,
     Incident,
@@ -9,10 +9,10 @@ from workflows.models_instances import (
     JournalEntry,
     WorkflowInstance,
 )
-from workflows.models_operations import DeadLetter, WorkerProcess, WorkerState
-from workflows.models_steps import Step, StepKind, StepStatus
-from workflows.models_tenancy import Membership, Role, Tenant
-from workflows.models_triggers import (
+from workflows.models.operations import DeadLetter, WorkerProcess, WorkerState
+from workflows.models.steps import Step, StepKind, StepStatus
+from workflows.models.tenancy import Membership, Role, Tenant
+from workflows.models.triggers import (
     ApiToken,
     RetainedEvent,
     TriggerFire,

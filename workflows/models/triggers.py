@@ -2,9 +2,9 @@
 
 from django.db import models
 
-from workflows.models_definitions import WorkflowDefinition
-from workflows.models_instances import WorkflowInstance
-from workflows.models_tenancy import Tenant
+from workflows.models.definitions import WorkflowDefinition
+from workflows.models.instances import WorkflowInstance
+from workflows.models.tenancy import Tenant
 
 
 class TriggerType(models.TextChoices):

@@ -3,8 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from workflows.models_definitions import WorkflowDefinition
-from workflows.models_tenancy import Tenant
+from workflows.models.definitions import WorkflowDefinition
+from workflows.models.tenancy import Tenant
 
 
 class InstanceStatus(models.TextChoices):

@@ -3,8 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from workflows.models_instances import WorkflowInstance
-from workflows.models_tenancy import Tenant
+from workflows.models.instances import WorkflowInstance
+from workflows.models.tenancy import Tenant
 
 
 class StepKind(models.TextChoices):
