@@ -1,7 +1,6 @@
 """What operators do to an instance (REST `cancel/`, `suspend/`, `resume/`, `retry/`, delete;
 the admin's actions): each takes the instance row lock first (`instance_lock`)."""
 
-import structlog
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,8 +20,6 @@ from workflows.services.apply import ResultApplier
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import steps_publish_on_commit
 from workflows.services.records import ResultRecorder
-
-logger = structlog.get_logger(__name__)
 
 
 def _refuse(instance: WorkflowInstance, action: str) -> Conflict:
@@ -56,7 +53,7 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 @transaction.atomic
 def instance_hold(*, tenant: Tenant, instance_id) -> WorkflowInstance:
-    """Hold an active instance: no new step of it runs until it is resumed."""
+    """Hold an active instance: no new step of it runs until it is released (REST `resume/`)."""
     instance = instance_lock(tenant, instance_id)
     if instance.status not in InstanceStatus.active() or instance.held:
         raise _refuse(instance, "suspend")

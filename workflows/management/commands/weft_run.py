@@ -75,7 +75,8 @@ class Command(BaseCommand):
             "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency",
                        str(concurrency), "--hostname", "worker1@%h"],
-            "beat": [*celery, "beat", "--loglevel", "INFO",
+            "beat": [*celery, "beat", "-S", "workflows.scheduler:LockedDatabaseScheduler",
+                     "--loglevel", "INFO",
                      "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
         try:
