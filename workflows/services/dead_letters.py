@@ -88,8 +88,9 @@ def _record(queue: str, letter: dict):
 
 
 @transaction.atomic
-def dead_letter_redrive(*, tenant: Tenant, dead_letter_id) -> DeadLetter:
-    from workflows.services.instances import instance_retry
+def dead_letter_redrive(*, tenant: Tenant, dead_letter_id, actor: str | None = None) -> DeadLetter:
+    from workflows.services.instances import instance_lock, instance_retry
+    from workflows.services.operator_journal import journal_operator_action
     from workflows.services.steps import steps_publish_on_commit
 
     letter = DeadLetter.objects.select_for_update().filter(tenant=tenant,
@@ -102,8 +103,12 @@ def dead_letter_redrive(*, tenant: Tenant, dead_letter_id) -> DeadLetter:
     if step is None:
         raise Conflict("The step of this message no longer exists.", code="step_gone")
     if step.instance.status == InstanceStatus.FAULTED:
-        instance_retry(tenant=tenant, instance_id=step.instance_id)
+        instance_retry(tenant=tenant, instance_id=step.instance_id, actor=actor)
     elif step.instance.status in InstanceStatus.active():
+        instance = instance_lock(tenant, step.instance_id)
+        journal_operator_action(instance, action="dead letter re-driven", actor=actor,
+                                data={"message_id": letter.message_id, "step_id": str(step.id)})
+        instance.save(update_fields=["state", "updated_at"])
         step.status = StepStatus.PENDING
         step.deliveries = 0
         step.published_at = timezone.now()

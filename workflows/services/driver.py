@@ -33,6 +33,7 @@ from workflows.models import (
     WorkflowInstance,
 )
 from workflows.plans import plan_for_instance
+from workflows.services.failures import log_activity_failure
 from workflows.services.run_recorder import RunRecorder
 
 logger = structlog.get_logger(__name__)
@@ -164,7 +165,10 @@ class InstanceDriver:
                     http_allowed_hosts=settings.WEFT_HTTP_ALLOWED_HOSTS,
                 )
             except Exception as exc:
-                if should_retry(request.retry, attempt, exc):
+                will_retry = should_retry(request.retry, attempt, exc)
+                log_activity_failure(logger, request=request, attempt=attempt, exc=exc,
+                                     will_retry=will_retry)
+                if will_retry:
                     attempt += 1
                     continue
                 return engine.fail_task(self.plan, self.instance.state, task_key=request.key,
@@ -298,8 +302,10 @@ def _retained_events_for(instance: WorkflowInstance, keys: list[str]) -> list[St
 
 
 def error_of(exc: BaseException, attempt: int) -> dict:
+    from workflows.services.failures import traceback_of
+
     return {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
-            "attempt": attempt}
+            "attempt": attempt, "traceback": traceback_of(exc)}
 
 
 def child_outcome(plan, parent: WorkflowInstance, child: WorkflowInstance, bookmark_key: str):

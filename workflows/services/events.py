@@ -114,24 +114,67 @@ def event_publish(*, tenant: Tenant, name: str, payload=None, correlation_id: st
     result = {"resumed": resumed, "started": started, "retained": retained}
     if refused:
         result["refused"] = refused
+    if not resumed and not started:
+        result["reason"] = event_unmatched_reason(
+            tenant=tenant, name=name, correlation_id=correlation_id,
+            retain_seconds=retain_seconds if retained else 0, refused=bool(refused))
     return result
 
 
+def event_unmatched_reason(*, tenant: Tenant, name: str, correlation_id: str | None,
+                           retain_seconds: int, refused: bool) -> dict:
+    """Why an event resumed and started nothing, from this tenant's waits only (counts, never
+    other instances' ids or correlation ids)."""
+    from workflows.services.triggers import triggers_for_event
+
+    others = Bookmark.objects.filter(tenant=tenant, name=name, data__kind="event").count()
+    has_trigger = bool(refused) or triggers_for_event(tenant=tenant, name=name).exists()
+    if others:
+        code = "other_correlation_ids"
+        mine = f"'{correlation_id}'" if correlation_id else "none"
+        message = (f"{others} wait(s) for the event '{name}' expect another correlation id; "
+                   f"this event's correlation id ({mine}) matches none of them.")
+    else:
+        code = "no_waiter"
+        message = f"Nothing waits for the event '{name}'"
+        message += (" and every definition it starts refused (see refused)." if refused
+                    else "." if has_trigger
+                    else " and no published definition starts on it.")
+    if retain_seconds:
+        message += f" It is kept for {retain_seconds} s for the first matching wait."
+    else:
+        message += " It was not kept (send retain_seconds to keep it for a wait to come)."
+    return {"code": code, "message": message, "waiting_with_other_correlation_ids": others,
+            "retained_seconds": retain_seconds}
+
+
 @transaction.atomic
-def bookmark_resume(*, tenant: Tenant, bookmark_id, payload=None) -> WorkflowInstance:
+def bookmark_resume(*, tenant: Tenant, bookmark_id, payload=None,
+                    actor: str | None = None) -> WorkflowInstance:
     """Resume one bookmark (any kind) with a payload; the resume runs on the workers."""
+    from workflows.services.instances import instance_lock
+    from workflows.services.operator_journal import journal_operator_action
     from workflows.services.steps import steps_publish_on_commit
 
+    # The instance row first (as workers lock it), then the bookmark: one lock order.
+    instance_id = Bookmark.objects.filter(tenant=tenant, id=bookmark_id).values_list(
+        "instance_id", flat=True).first()
+    if instance_id is None:
+        raise NotFound(f"Bookmark {bookmark_id} not found (or already resumed).")
+    instance = instance_lock(tenant, instance_id)
     bookmark = (
         Bookmark.objects.select_for_update(skip_locked=True).select_related("instance")
         .filter(tenant=tenant, id=bookmark_id).first()
     )
     if bookmark is None or not Bookmark.objects.filter(pk=bookmark.pk).delete()[0]:
         raise NotFound(f"Bookmark {bookmark_id} not found (or already resumed).")
-    step = _resume_step(bookmark.instance, bookmark.key, payload)
+    journal_operator_action(instance, action="bookmark resumed", actor=actor,
+                            data={"bookmark": bookmark.name, "activity_id": bookmark.activity_id})
+    instance.save(update_fields=["state", "updated_at"])
+    step = _resume_step(instance, bookmark.key, payload)
     step.save(force_insert=True)
     steps_publish_on_commit([step])
-    return bookmark.instance
+    return instance
 
 
 def retained_events_purge() -> int:

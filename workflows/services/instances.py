@@ -18,6 +18,7 @@ from workflows.models import (
 )
 from workflows.plans import plan_for, plan_for_instance
 from workflows.selectors.definitions import PublishedDefinition
+from workflows.services.operator_journal import actor_label, journal_operator_action
 
 logger = structlog.get_logger(__name__)
 
@@ -103,7 +104,7 @@ def _refuse(instance: WorkflowInstance, action: str) -> Conflict:
 
 
 @transaction.atomic
-def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_cancel(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Cancel an active instance: pending steps and bookmarks are dropped, children cancelled.
     A step already running finishes, but its result is discarded."""
     from workflows.services.run_recorder import RunRecorder
@@ -111,6 +112,7 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     instance = instance_lock(tenant, instance_id)
     if instance.status not in InstanceStatus.active():
         raise _refuse(instance, "cancel")
+    journal_operator_action(instance, action="cancelled", actor=actor)
     plan = plan_for_instance(instance)
     recorder = RunRecorder(instance)
     recorder.add(engine.cancel(plan, instance.state, now=timezone.now()))
@@ -124,35 +126,43 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     for child_id in instance.children.filter(status__in=InstanceStatus.active()).values_list(
         "id", flat=True
     ):
-        instance_cancel(tenant=tenant, instance_id=child_id)
+        instance_cancel(tenant=tenant, instance_id=child_id, actor=actor)
     return instance
 
 
 @transaction.atomic
-def instance_suspend(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_suspend(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Hold an active instance: no new step of it runs until it is resumed."""
     instance = instance_lock(tenant, instance_id)
     if instance.status not in InstanceStatus.active() or instance.held:
         raise _refuse(instance, "suspend")
     instance.held = True
+    instance.held_by = actor_label(actor)
+    instance.held_at = timezone.now()
     instance.status = InstanceStatus.SUSPENDED
-    instance.save(update_fields=["held", "status", "updated_at"])
+    journal_operator_action(instance, action="suspended", actor=actor)
+    instance.save(update_fields=["held", "held_by", "held_at", "status", "state", "updated_at"])
     return instance
 
 
 @transaction.atomic
-def instance_resume(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_resume(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Release a held instance; its pending steps are published again."""
     from workflows.services.steps import steps_publish_on_commit
 
     instance = instance_lock(tenant, instance_id)
     if not instance.held:
         raise _refuse(instance, "resume")
+    journal_operator_action(instance, action="resumed", actor=actor,
+                            data={"held_by": instance.held_by})
     instance.held = False
+    instance.held_by = ""
+    instance.held_at = None
     state_status = instance.state.get("status", InstanceStatus.RUNNING)
     instance.status = state_status if state_status in InstanceStatus.values \
         else InstanceStatus.RUNNING
-    instance.save(update_fields=["held", "status", "updated_at"])
+    instance.save(update_fields=["held", "held_by", "held_at", "status", "state",
+                                 "updated_at"])
     pending = list(Step.objects.filter(instance=instance, status=StepStatus.PENDING,
                                        run_after__lte=timezone.now()))
     steps_publish_on_commit(pending)
@@ -160,13 +170,14 @@ def instance_resume(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 @transaction.atomic
-def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_retry(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Run a faulted instance again from the activity that faulted (on the workers)."""
     from workflows.services.driver import InstanceDriver
 
     instance = instance_lock(tenant, instance_id)
     if instance.status != InstanceStatus.FAULTED:
         raise _refuse(instance, "retry")
+    journal_operator_action(instance, action="retried", actor=actor)
     plan = plan_for_instance(instance)
     try:
         result = engine.retry(plan, instance.state, now=timezone.now(), max_steps=1)
@@ -180,8 +191,11 @@ def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 @transaction.atomic
-def instance_delete(*, tenant: Tenant, instance_id) -> None:
+def instance_delete(*, tenant: Tenant, instance_id, actor: str | None = None) -> None:
     instance = instance_lock(tenant, instance_id)
     if instance.status in InstanceStatus.active():
         raise Conflict("Cancel the instance before deleting it.", code="instance_active")
     instance.delete()
+    # The journal goes with the instance: the log line is the record of who deleted it.
+    logger.info("instance_deleted", instance_id=str(instance_id),
+                definition_id=instance.definition_id, actor=actor_label(actor))

@@ -40,6 +40,7 @@ from workflows.services.driver import (
     queue_of,
     retry_step,
 )
+from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_create, instance_lock
 
 logger = structlog.get_logger(__name__)
@@ -338,7 +339,10 @@ def _run_claimed(step: Step, keep_for: str | None) -> tuple[str, Step | None]:
             outcome = ("ok", output)
         except Exception as exc:
             outcome = ("error", exc)
-            if should_retry(request.retry, step.attempt, exc):
+            will_retry = should_retry(request.retry, step.attempt, exc)
+            log_activity_failure(logger, request=request, attempt=step.attempt, exc=exc,
+                                 will_retry=will_retry, step_id=str(step.id))
+            if will_retry:
                 with transaction.atomic():
                     Step.objects.bulk_create(
                         [retry_step(step, _InstanceRef(step), request, exc), _done(step, exc)],
