@@ -1,0 +1,42 @@
+"""How the admin shows runtime values: JSON pretty-printed with secrets masked, short ids,
+compact times. One place, so every admin page masks the same way."""
+
+import json
+
+from django.utils import timezone
+from django.utils.html import format_html
+
+# The masking the logs use (secret-looking keys, at any depth). Kept behind this one name so
+# a change of masking policy reaches every admin page at once.
+from config.logs import mask_secrets
+
+
+def masked(value):
+    return mask_secrets(value)
+
+
+def pretty_json(value, *, mask: bool = True) -> str:
+    if value is None:
+        return format_html("<span class='quiet'>{}</span>", "none")
+    shown = masked(value) if mask else value
+    return format_html("<pre class='weft-json'>{}</pre>",
+                       json.dumps(shown, indent=2, default=str, ensure_ascii=False))
+
+
+def json_text(value) -> str:
+    """Masked JSON as text for templates (they escape it)."""
+    if value is None:
+        return ""
+    return json.dumps(masked(value), indent=2, default=str, ensure_ascii=False)
+
+
+def short_id(value) -> str:
+    """The first 8 characters of a UUID: enough to tell rows apart in a list."""
+    return str(value)[:8] if value else ""
+
+
+def compact_time(value) -> str:
+    if value is None:
+        return "-"
+    local = timezone.localtime(value)
+    return f"{local:%Y-%m-%d %H:%M:%S}"
