@@ -50,7 +50,8 @@ class WorkflowInstance(models.Model):
     # An operator's suspend: no new steps run until resumed (the status shows "suspended").
     held = models.BooleanField(default=False)
     held_by = models.CharField(max_length=200, blank=True, default="",
-                               help_text="Who suspended it (a user or an API token).")
+                               help_text="Who suspended it: a user name, with \"(admin)\" "
+                                         "when done in the admin.")
     held_at = models.DateTimeField(null=True, blank=True)
     # What WriteHttpResponse answered, for the HTTP request that started or resumed it.
     http_response = models.JSONField(null=True, blank=True)

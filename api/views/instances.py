@@ -45,7 +45,8 @@ class DefinitionExecuteView(TenantAPIView):
     required_role = Role.OPERATOR
 
     @extend_schema(summary="Start the published version and run it synchronously",
-                   request=StartRequestSerializer, responses={200: InstanceSerializer, **ERRORS})
+                   request=StartRequestSerializer,
+                   responses={200: InstanceDetailSerializer, **ERRORS})
     def post(self, request: Request, definition_id: str) -> Response:
         body = StartRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -53,7 +54,7 @@ class DefinitionExecuteView(TenantAPIView):
             tenant=self.tenant, definition_id=definition_id, **body.validated_data
         )
         found = selectors.instance_get(tenant=self.tenant, instance_id=instance.id)
-        return Response(InstanceSerializer(found).data)
+        return Response(InstanceDetailSerializer(found).data)
 
 
 class DefinitionDispatchView(TenantAPIView):

@@ -304,8 +304,12 @@ def _retained_events_for(instance: WorkflowInstance, keys: list[str]) -> list[St
 def error_of(exc: BaseException, attempt: int) -> dict:
     from workflows.services.failures import traceback_of
 
-    return {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
-            "attempt": attempt, "traceback": traceback_of(exc)}
+    error = {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
+             "attempt": attempt}
+    traceback_text = traceback_of(exc)
+    if traceback_text:
+        error["traceback"] = traceback_text
+    return error
 
 
 def child_outcome(plan, parent: WorkflowInstance, child: WorkflowInstance, bookmark_key: str):

@@ -2,12 +2,17 @@
 
 import traceback
 
+from runtime.engine.errors import TaskFailure
+
 MAX_TRACEBACK_CHARS = 16_000
 
 
 def traceback_of(exc: BaseException) -> str:
-    """The formatted traceback of `exc`; the innermost frames are kept when it is long,
-    since that is where a user activity raised."""
+    """The formatted traceback of `exc` ("" for a built-in activity's described failure,
+    such as an HTTP request that got no answer: its message says it all). The innermost
+    frames are kept when it is long, since that is where a user activity raised."""
+    if isinstance(exc, TaskFailure):
+        return ""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if len(text) > MAX_TRACEBACK_CHARS:
         text = "...\n" + text[-MAX_TRACEBACK_CHARS:]
