@@ -66,6 +66,9 @@ def test_send_http_request_refuses_loopback_by_default(tenant, publish, local_se
     assert "blocked" in json.dumps(record.output or record.error or "")
     incident = instance.incidents.get()
     assert incident.code == "unrouted_failure" and incident.activity_id == "call"
+    # A described failure of a built-in activity carries no Python traceback (its message
+    # says it all); tracebacks are for user code.
+    assert "traceback" not in incident.data and record.traceback == ""
     assert instance.output.get("reply") is None
 
 
