@@ -5,6 +5,7 @@ a fault. The API's `waiting_on` and the admin's "now" panel both read this."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from workflows.models import (
@@ -87,21 +88,33 @@ def instance_waiting_on(*, instance: WorkflowInstance) -> WaitingOn:
     steps = list(Step.objects.filter(instance=instance, kind=StepKind.TASK,
                                      status__in=[StepStatus.PENDING, StepStatus.RUNNING])
                  .order_by("run_after"))
+    retrying = [s for s in steps if s.attempt > 1 and s.status == StepStatus.PENDING]
+    last_errors = _last_errors(instance, retrying)
     for step in steps:
         payload = step.payload or {}
         entry = {"step_id": str(step.id), "activity_id": payload.get("activity_id"),
                  "activity_type": payload.get("activity_type"), "attempt": step.attempt,
                  "max_attempts": (payload.get("retry") or {}).get("max_attempts"),
                  "status": step.status}
-        if step.attempt > 1 and step.status == StepStatus.PENDING:
-            previous = Step.objects.filter(instance=instance, task_key=step.task_key,
-                                           attempt=step.attempt - 1).only("error").first()
+        if step in retrying:
             waiting.retries.append({**entry, "next_try_at": step.run_after,
-                                    "last_error": (previous.error or {}).get("message")
-                                    if previous else None})
+                                    "last_error": last_errors.get((step.task_key,
+                                                                   step.attempt - 1))})
         else:
             waiting.tasks.append(entry)
     return waiting
+
+
+def _last_errors(instance: WorkflowInstance, retrying: list[Step]) -> dict:
+    """(task key, attempt) -> the error message of that failed attempt, in one query."""
+    if not retrying:
+        return {}
+    wanted = Q()
+    for step in retrying:
+        wanted |= Q(task_key=step.task_key, attempt=step.attempt - 1)
+    return {(s.task_key, s.attempt): (s.error or {}).get("message")
+            for s in Step.objects.filter(wanted, instance=instance).only(
+                "task_key", "attempt", "error")}
 
 
 def _when(moment: datetime | None, now: datetime) -> str:

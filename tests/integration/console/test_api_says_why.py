@@ -238,3 +238,35 @@ def test_held_steps_wait_and_nothing_moves_while_held(tenant, publish, operator,
     detail = operator.get(f"/api/v1/instances/{instance.id}/").json()
     assert detail["held"] is True and detail["held_at"] is not None
     assert Step.objects.filter(instance=instance, status=StepStatus.PENDING).exists()
+
+
+def test_instance_detail_costs_the_same_queries_however_much_it_waits_on(
+        tenant, publish, operator, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.WEFT_STEP_CONTINUE_MAX = 0
+
+    def flaky_fork(definition_id: str, branches: int) -> str:
+        publish({"definition_id": definition_id, "name": definition_id, "root": {
+            "type": "Fork", "id": "all", "branches": [
+                {"id": f"f{i}", "type": "test.flaky", "input": {"fail_times": 3},
+                 "retry": {"max_attempts": 4, "initial_interval": 600}}
+                for i in range(branches)] + [
+                {"id": f"e{i}", "type": "Event", "event": f"ev{i}"}
+                for i in range(branches)]}})
+        instance = instance_dispatch(tenant=tenant, definition_id=definition_id)
+        step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+        for task in Step.objects.filter(instance=instance, kind=StepKind.TASK):
+            step_run(step_id=task.id, worker="w")
+        return str(instance.id)
+
+    def queries(instance_id: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            detail = operator.get(f"/api/v1/instances/{instance_id}/").json()
+        assert detail["waiting_on"]["retries"] and detail["waiting_on"]["events"]
+        return len(captured)
+
+    small, large = flaky_fork("one", 1), flaky_fork("five", 5)
+    assert len(operator.get(f"/api/v1/instances/{large}/").json()["waiting_on"]["retries"]) == 5
+    assert queries(large) == queries(small)
