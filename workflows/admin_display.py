@@ -36,7 +36,16 @@ def short_id(value) -> str:
 
 
 def compact_time(value) -> str:
+    """`MM-DD HH:MM:SS` on one line: lists stay narrow (the year shows on the record)."""
     if value is None:
         return "-"
     local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M:%S}"
+    return format_html("<span class='weft-nowrap' title='{}'>{}</span>",
+                       f"{local:%Y-%m-%d %H:%M:%S %Z}", f"{local:%m-%d %H:%M:%S}")
+
+
+class CompactLists:
+    """Admin media shared by the runtime and definition admins."""
+
+    class Media:
+        css = {"all": ["workflows/admin.css"]}

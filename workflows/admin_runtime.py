@@ -20,7 +20,13 @@ from workflows.admin_access import (
     admin_role,
     admin_visible_tenants,
 )
-from workflows.admin_display import compact_time, json_text, pretty_json, short_id
+from workflows.admin_display import (
+    CompactLists,
+    compact_time,
+    json_text,
+    pretty_json,
+    short_id,
+)
 from workflows.admin_instance_actions import ACTIONS, run_action
 from workflows.errors import WeftError
 from workflows.models import (
@@ -48,7 +54,7 @@ JOURNAL_PAGE_SIZE = 50
 EXECUTIONS_SHOWN = 200
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(CompactLists, admin.ModelAdmin):
     """Records only the runtime writes: no add, no edit, no delete form."""
 
     def has_add_permission(self, request, obj=None):
@@ -273,8 +279,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdmin):
-    list_display = ["instance_link", "sequence", "event", "activity_id", "activity_type",
-                    "message", "time"]
+    list_display = ["instance_link", "sequence", "event", "activity", "message", "time"]
     list_filter = ["event"]
     search_fields = ["=instance__id", "activity_id", "message"]
     raw_id_fields = ["instance"]
@@ -286,6 +291,13 @@ class JournalEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Time", ordering="timestamp")
     def time(self, obj):
         return compact_time(obj.timestamp)
+
+    @admin.display(description="Activity", ordering="activity_id")
+    def activity(self, obj):
+        if not obj.activity_id:
+            return "-"
+        return format_html("{} <span class='quiet'>{}</span>", obj.activity_id,
+                           obj.activity_type)
 
 
 @admin.register(ActivityExecution)
@@ -354,8 +366,8 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 @admin.register(Step)
 class StepAdmin(ReadOnlyAdmin):
-    list_display = ["short_id", "instance_link", "kind", "activity", "status", "failed",
-                    "attempt", "deliveries", "due", "finished"]
+    list_display = ["short_id", "instance_link", "kind_name", "activity", "status", "failed",
+                    "attempt", "due", "finished"]
     list_filter = ["status", "kind", "queue"]
     search_fields = ["=id", "=instance__id", "task_key", "claimed_by"]
     fields = ["id", "instance_link", "kind", "activity", "status", "failed", "queue",
@@ -371,6 +383,10 @@ class StepAdmin(ReadOnlyAdmin):
     def instance_link(self, obj):
         return _instance_link(obj.instance_id)
 
+    @admin.display(description="Kind", ordering="kind")
+    def kind_name(self, obj):
+        return obj.kind
+
     @admin.display(description="Activity")
     def activity(self, obj):
         payload = obj.payload or {}
@@ -378,7 +394,7 @@ class StepAdmin(ReadOnlyAdmin):
             return f"{payload.get('activity_id')} ({payload.get('activity_type')})"
         if obj.kind in (StepKind.RESUME, StepKind.FAIL):
             return f"resumes {payload.get('bookmark_key')}"
-        return "the instance's queued work"
+        return "queued work"
 
     @admin.display(description="Failed", boolean=True)
     def failed(self, obj):

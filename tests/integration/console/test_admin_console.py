@@ -294,6 +294,8 @@ def test_lists_are_compact_and_labels_read_well(root, tenant, publish):
     assert str(instance.id)[:8] in listing and f">{instance.id}<" not in listing
     columns = re.findall(r'<th scope="col" class="sortable column-', listing)
     assert 5 <= len(columns) <= 8
+    assert "workflows/admin.css" in listing  # tighter cells, times on one line
+    assert "weft-nowrap" in listing
     index = root.get("/admin/").content.decode()
     assert "Worker processes" in index and "Worker processs" not in index
     assert "Journal entries" in index and "Activity executions" in index
