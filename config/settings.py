@@ -1,5 +1,6 @@
 """Weft settings: everything comes from the environment (see README "Configuration")."""
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "api.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, the Swagger UI and ReDoc assets) from the web process itself,
+    # so the docs work without a CDN or a separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -200,6 +204,10 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Found in the installed apps at start: no `collectstatic` needed before serving, so an empty
+# STATIC_ROOT (development, tests) is expected, not worth WhiteNoise's warning.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
