@@ -3,6 +3,8 @@ compact times. One place, so every admin page masks the same way."""
 
 import json
 
+from django.contrib import admin
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -49,3 +51,23 @@ class CompactLists:
 
     class Media:
         css = {"all": ["workflows/admin.css"]}
+
+
+class ReadOnlyAdmin(CompactLists, admin.ModelAdmin):
+    """Records only the runtime writes: no add, no edit, no delete form."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def instance_link(instance_id) -> str:
+    if instance_id is None:
+        return "-"
+    url = reverse("admin:workflows_workflowinstance_change", args=[instance_id])
+    return format_html("<a href='{}'>{}</a>", url, short_id(instance_id))
