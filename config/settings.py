@@ -213,6 +213,8 @@ warnings.filterwarnings("ignore", message="No directory at: ")
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")  # json | console
 LOGGING_CONFIG = None  # configured by config.logs so structlog and stdlib share one pipeline
+# What masks secret-looking keys in values shown to operators (the admin), as in the logs.
+WEFT_SECRET_MASKER = "config.logs.mask_secrets"  # noqa: S105 (a dotted path, not a secret)
 
 from config.logs import configure_logging  # noqa: E402
 

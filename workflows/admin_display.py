@@ -2,19 +2,25 @@
 compact times. One place, so every admin page masks the same way."""
 
 import json
+from functools import cache
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.module_loading import import_string
 
-# The masking the logs use (secret-looking keys, at any depth). Kept behind this one name so
-# a change of masking policy reaches every admin page at once.
-from config.logs import mask_secrets
+
+@cache
+def _masker():
+    # The masking the logs use (secret-looking keys, at any depth), named by a setting so that
+    # this app does not import the project's config package and a new policy is one change.
+    return import_string(settings.WEFT_SECRET_MASKER)
 
 
 def masked(value):
-    return mask_secrets(value)
+    return _masker()(value)
 
 
 def pretty_json(value, *, mask: bool = True) -> str:
