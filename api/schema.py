@@ -1,5 +1,5 @@
-"""OpenAPI post-processing: one summary and description per operation, the `X-Weft-Tenant`
-header and the error envelope on every operation.
+"""OpenAPI post-processing: one summary and description per operation, grouped by resource,
+with the `X-Weft-Tenant` header and the error envelope on every operation.
 
 The table lives here rather than spread over decorators so that a reader sees the whole API in
 one place, and so that a new endpoint without its own words fails
@@ -148,10 +148,29 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
+TAGS = [
+    ("api", "The index of the API."),
+    ("auth", "Access and refresh tokens."),
+    ("definitions", "Write, validate, version, publish and start workflow definitions."),
+    ("instances", "Instances: what they do and wait for, their records, operator actions."),
+    ("events", "Events that resume waiting instances and start event-triggered workflows."),
+    ("operations", "Activity types, worker processes and dead letters."),
+]
+TAG_OF_SEGMENT = {"": "api", "auth": "auth", "definitions": "definitions",
+                  "instances": "instances", "bookmarks": "instances", "events": "events"}
+
+
+def _tag(path: str) -> str:
+    segment = path.removeprefix("/api/v1/").split("/", 1)[0]
+    return TAG_OF_SEGMENT.get(segment, "operations")
+
+
 def document_tenant_header_and_errors(result, generator, request, public):
     """drf-spectacular post-processing hook (SPECTACULAR_SETTINGS.POSTPROCESSING_HOOKS)."""
+    result["tags"] = [{"name": name, "description": text} for name, text in TAGS]
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
+            operation["tags"] = [_tag(path)]
             words = OPERATIONS.get((method, path))
             if words is not None:
                 operation["summary"], operation["description"] = words

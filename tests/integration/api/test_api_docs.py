@@ -50,6 +50,10 @@ def test_every_operation_has_its_own_summary_and_description(anonymous):
         seen_summaries.add(summary)
         seen_descriptions.add(description)
     assert {(m, p) for p, m, _ in _operations(schema)} == set(OPERATIONS)
+    tags = {t["name"] for t in schema["tags"]}
+    for path, method, operation in _operations(schema):
+        assert len(operation["tags"]) == 1 and operation["tags"][0] in tags, (path, method)
+    assert schema["paths"]["/api/v1/events/{name}/"]["post"]["tags"] == ["events"]
 
 
 def test_tenant_header_and_error_envelope_are_on_every_operation(anonymous):
