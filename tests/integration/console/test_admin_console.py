@@ -328,3 +328,16 @@ def _blocks(response):
 
     template = response.templates[0]
     return list(template.nodelist.get_nodes_by_type(BlockNode))
+
+
+def test_now_panel_shows_a_retry_with_attempt_and_next_try(root, tenant, publish, settings):
+    settings.WEFT_STEP_CONTINUE_MAX = 0
+    publish(sequence("flaky", [{"id": "f", "type": "test.flaky", "input": {"fail_times": 2},
+                                "retry": {"max_attempts": 4, "initial_interval": 600,
+                                          "max_interval": 600, "jitter": 0}}]))
+    instance = instance_dispatch(tenant=tenant, definition_id="flaky")
+    step_run(step_id=Step.objects.get(instance=instance).id, worker="w")
+    step_run(step_id=Step.objects.get(instance=instance, kind=StepKind.TASK).id, worker="w")
+    text = _text(root.get(f"{BASE}{instance.id}/change/"))
+    assert "Retrying f: attempt 2 of 4, next try at " in text
+    assert "(in 10 minutes); last error: attempt 1 fails on purpose." in text
