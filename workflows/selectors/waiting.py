@@ -131,13 +131,14 @@ def _duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = seconds // 60
+    # Rounded, not truncated: a retry due in 599.8 s reads "in 10 minutes".
+    minutes = round(seconds / 60)
     if minutes < 120:
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours = minutes // 60
+    hours = round(minutes / 60)
     if hours < 48:
         return f"{hours} hours"
-    return f"{hours // 24} days"
+    return f"{round(hours / 24)} days"
 
 
 def waiting_sentences(waiting: WaitingOn, *, now: datetime) -> list[str]:
