@@ -20,7 +20,7 @@ install: $(STAMP)
 
 ## run: the whole platform on this machine with embedded defaults (SQLite, local-memory cache).
 run: install
-	@DEBUG=1 WEFT_DEV=1 $(PY) manage.py weft_run
+	@DEBUG=1 WEFT_DEV=1 WEFT_LOG_FORMAT=$${WEFT_LOG_FORMAT:-console} $(PY) manage.py weft_run
 
 ## test: lint, migrations check and the whole suite against PostgreSQL and Redis.
 test: install check-services

@@ -5,6 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from api.views import definitions as d
 from api.views import instances as i
 from api.views.activity_types import ActivityTypeListView
+from api.views.index import ApiIndexView
 from api.views.operations import DeadLetterListView, DeadLetterRedriveView, WorkerListView
 
 token_obtain = extend_schema_view(post=extend_schema(summary="Get an access and refresh token"))(
@@ -15,6 +16,7 @@ token_refresh = extend_schema_view(post=extend_schema(summary="Refresh an access
 )
 
 urlpatterns = [
+    path("", ApiIndexView.as_view(), name="api-index"),
     path("auth/token/", token_obtain.as_view(), name="token-obtain"),
     path("auth/token/refresh/", token_refresh.as_view(), name="token-refresh"),
     path("definitions/", d.DefinitionListView.as_view(), name="definition-list"),

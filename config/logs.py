@@ -18,6 +18,25 @@ SECRET_KEY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 MASK = "***"
+# Beat sends these every second or ten; at INFO, Celery's lines about them ("Sending due
+# task", "received", "succeeded") would drown everything else. Shown at DEBUG.
+HOUSEKEEPING_TASKS = ("weft.sweep_steps", "weft.fire_due_timers", "weft.collect_dead_letters",
+                      "weft.mark_lost_workers")
+
+
+class QuietHousekeeping(logging.Filter):
+    """Drops Celery's INFO lines about the housekeeping tasks unless the root logs DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.name.startswith("celery"):
+            return True
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to judge
+            return True
+        return not any(name in message for name in HOUSEKEEPING_TASKS)
 
 
 def mask_secrets(value: Any, _depth: int = 0) -> Any:
@@ -74,12 +93,17 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
                     "foreign_pre_chain": shared,
                 }
             },
+            "filters": {"quiet_housekeeping": {"()": QuietHousekeeping}},
             "handlers": {
-                "console": {"class": "logging.StreamHandler", "formatter": "structured"}
+                "console": {"class": "logging.StreamHandler", "formatter": "structured",
+                            "filters": ["quiet_housekeeping"]}
             },
             "root": {"handlers": ["console"], "level": level},
             "loggers": {
-                "django.server": {"level": "INFO"},
+                # The development server's own access line would repeat the one line per
+                # request that api.middleware.RequestContextMiddleware writes (with status,
+                # duration and request id); only its errors are kept.
+                "django.server": {"level": "ERROR"},
                 "django.db.backends": {"level": "INFO"},
             },
         }

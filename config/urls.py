@@ -1,16 +1,26 @@
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from api.views.health import healthz, metrics, readyz
 from api.views.hooks import hook
+from api.views.schema import SchemaView
+
+# `/` leads a newcomer to the Studio when it is installed, else to the API documentation.
+HOME = "/studio/" if apps.is_installed("studio") else "/api/docs/"
 
 urlpatterns = [
+    path("", RedirectView.as_view(url=HOME, permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]),
          name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", permission_classes=[],
+                                                    template_name="api/redoc.html"),
+         name="redoc"),
     path("hooks/<slug:tenant>/<path:path>", hook, name="hook"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

@@ -5,6 +5,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from workflows.admin_display import CompactLists, compact_time
 from workflows.errors import WeftError
 from workflows.models import Membership, Tenant, WorkflowDefinition
 from workflows.services.definitions import definition_publish, definition_retract
@@ -33,9 +34,8 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowDefinition)
-class WorkflowDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["definition_id", "version", "name", "tenant", "is_latest", "is_published",
-                    "updated_at"]
+class WorkflowDefinitionAdmin(CompactLists, admin.ModelAdmin):
+    list_display = ["definition_id", "version", "name", "tenant", "state", "updated"]
     list_filter = ["is_published", "is_latest", "tenant"]
     search_fields = ["definition_id", "name", "description"]
     list_select_related = ["tenant", "created_by"]
@@ -49,6 +49,16 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Definitions are written through the API (validated, versioned), not typed in here.
         return False
+
+    @admin.display(description="State", ordering="is_published")
+    def state(self, obj: WorkflowDefinition) -> str:
+        if obj.is_published:
+            return "published"
+        return "draft" if obj.is_latest else "older version"
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj: WorkflowDefinition) -> str:
+        return compact_time(obj.updated_at)
 
     @admin.display(description="Definition")
     def pretty_body(self, obj: WorkflowDefinition) -> str:
@@ -84,4 +94,4 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def retract_selected(self, request, queryset):
         self._apply(request, queryset, definition_retract, "retracted")
 
-from workflows import admin_runtime  # noqa: E402, F401  (registers the runtime models)
+from workflows import admin_records, admin_runtime  # noqa: E402, F401  (register the runtime models)

@@ -1,23 +1,42 @@
-"""Admin for what runs: instances with their journal and records, steps, workers, dead letters.
-Operator actions call the same services as the API."""
-
-import json
+"""The operators' console: the admin of workflow instances. Its page says what an instance is
+doing now, offers the actions that apply (confirmation pages that call the same services as the
+API, see admin_instance_actions) and shows executions and the journal. The read-only runtime
+records are in admin_records."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from workflows.admin_access import (
+    admin_actor,
+    admin_may_operate,
+    admin_role,
+    admin_visible_tenants,
+)
+from workflows.admin_display import (
+    ReadOnlyAdmin,
+    compact_time,
+    instance_link,
+    json_text,
+    pretty_json,
+    short_id,
+)
+from workflows.admin_instance_actions import ACTIONS, run_action
 from workflows.errors import WeftError
 from workflows.models import (
     ActivityExecution,
     Bookmark,
-    DeadLetter,
     Incident,
     JournalEntry,
-    Step,
-    WorkerProcess,
     WorkflowInstance,
 )
-from workflows.services.dead_letters import dead_letter_redrive
+from workflows.selectors.waiting import instance_waiting_on, waiting_sentences
 from workflows.services.instance_actions import (
     instance_cancel,
     instance_hold,
@@ -25,53 +44,29 @@ from workflows.services.instance_actions import (
     instance_retry,
 )
 
-
-def _pretty(value) -> str:
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
-                       json.dumps(value, indent=2, default=str))
+JOURNAL_PAGE_SIZE = 50
+EXECUTIONS_SHOWN = 200
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
+# ---- instances: the console -------------------------------------------------------------------
 
 
-class IncidentInline(_ReadOnlyInline):
-    model = Incident
-    fields = ["created_at", "activity_id", "code", "message"]
-
-
-class BookmarkInline(_ReadOnlyInline):
-    model = Bookmark
-    fields = ["name", "activity_id", "correlation_id", "due_at", "created_at"]
-
-
-class StepInline(_ReadOnlyInline):
-    model = Step
-    fields = ["kind", "status", "task_key", "attempt", "deliveries", "claimed_by", "run_after",
-              "finished_at"]
-    ordering = ["-created_at"]
-
-
-def _operator_action(service, verb: str, description: str):
+def _bulk_action(service, verb: str, description: str):
     def action(modeladmin, request, queryset):
         for instance in queryset.select_related("tenant"):
+            if not admin_may_operate(request.user, instance.tenant):
+                modeladmin.message_user(
+                    request, f"Instance {short_id(instance.id)}: your role in tenant "
+                    f"'{instance.tenant.slug}' does not allow this.", messages.ERROR)
+                continue
             try:
-                service(tenant=instance.tenant, instance_id=instance.id)
+                service(tenant=instance.tenant, instance_id=instance.id,
+                        actor=admin_actor(request.user))
             except WeftError as exc:
-                modeladmin.message_user(request, f"{instance.id}: {exc.message}", messages.ERROR)
+                modeladmin.message_user(request, f"Instance {short_id(instance.id)}: "
+                                        f"{exc.message}", messages.ERROR)
             else:
-                modeladmin.message_user(request, f"{instance.id}: {verb}.")
+                modeladmin.message_user(request, f"Instance {short_id(instance.id)} {verb}.")
 
     action.short_description = description
     action.__name__ = f"{verb}_selected"
@@ -79,106 +74,175 @@ def _operator_action(service, verb: str, description: str):
 
 
 @admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(admin.ModelAdmin):
-    list_display = ["id", "definition_id", "version", "status", "held", "correlation_id",
-                    "tenant", "created_at", "finished_at"]
+class WorkflowInstanceAdmin(ReadOnlyAdmin):
+    change_form_template = "admin/workflows/workflowinstance/console.html"
+    list_display = ["short_id", "definition", "status", "held", "correlation_id", "tenant",
+                    "created", "finished"]
+    list_display_links = ["short_id"]
     list_filter = ["status", "held", "tenant", "definition_id"]
     search_fields = ["=id", "definition_id", "correlation_id"]
     list_select_related = ["tenant"]
+    list_per_page = 50
     date_hierarchy = "created_at"
-    exclude = ["state", "input", "output", "variables"]
-    readonly_fields = ["id", "tenant", "definition_version", "definition_id", "version",
-                       "status", "held", "correlation_id", "parent", "parent_bookmark_key",
-                       "created_at", "updated_at", "finished_at", "pretty_input",
-                       "pretty_output", "pretty_variables", "journal_tail"]
-    inlines = [IncidentInline, BookmarkInline, StepInline]
+    fieldsets = [
+        (None, {"fields": [("definition", "version"), ("status", "held", "held_by", "held_at"),
+                           "correlation_id", ("tenant", "parent_link"),
+                           ("created_at", "updated_at", "finished_at")]}),
+        ("Data", {"fields": ["pretty_input", "pretty_output", "pretty_variables",
+                             "pretty_http_response"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = ["definition", "version", "status", "held", "held_by", "held_at",
+                       "correlation_id", "tenant", "parent_link", "created_at", "updated_at",
+                       "finished_at", "pretty_input", "pretty_output", "pretty_variables",
+                       "pretty_http_response"]
     actions = [
-        _operator_action(instance_cancel, "cancelled", "Cancel the selected instances"),
-        _operator_action(instance_hold, "suspended", "Suspend (hold) the selected instances"),
-        _operator_action(instance_release, "resumed", "Resume the selected held instances"),
-        _operator_action(instance_retry, "retried", "Retry the selected faulted instances"),
+        _bulk_action(instance_cancel, "cancelled", "Cancel the selected instances"),
+        _bulk_action(instance_hold, "suspended", "Suspend (hold) the selected instances"),
+        _bulk_action(instance_release, "resumed", "Resume the selected held instances"),
+        _bulk_action(instance_retry, "retried", "Retry the selected faulted instances"),
     ]
 
-    def has_add_permission(self, request):
-        return False
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).defer("state")
+        if not request.user.is_superuser:
+            queryset = queryset.filter(tenant__in=admin_visible_tenants(request.user))
+        return queryset
+
+    # -- columns and fields --
+
+    @admin.display(description="Instance", ordering="id")
+    def short_id(self, obj):
+        return short_id(obj.id)
+
+    @admin.display(description="Definition", ordering="definition_id")
+    def definition(self, obj):
+        url = reverse("admin:workflows_workflowdefinition_change",
+                      args=[obj.definition_version_id])
+        return format_html("<a href='{}'>{} v{}</a>", url, obj.definition_id, obj.version)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return compact_time(obj.created_at)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, obj):
+        return compact_time(obj.finished_at)
+
+    @admin.display(description="Parent")
+    def parent_link(self, obj):
+        return instance_link(obj.parent_id)
 
     @admin.display(description="Input")
     def pretty_input(self, obj):
-        return _pretty(obj.input)
+        return pretty_json(obj.input)
 
     @admin.display(description="Output")
     def pretty_output(self, obj):
-        return _pretty(obj.output)
+        return pretty_json(obj.output)
 
     @admin.display(description="Variables")
     def pretty_variables(self, obj):
-        return _pretty(obj.variables)
+        return pretty_json(obj.variables)
 
-    @admin.display(description="Journal (last 50 entries)")
-    def journal_tail(self, obj):
-        entries = list(obj.journal.order_by("-sequence")[:50])[::-1]
-        return format_html(
-            "<pre style='white-space:pre-wrap'>{}</pre>",
-            "\n".join(f"#{e.sequence} {e.timestamp:%H:%M:%S.%f} {e.event:<10} "
-                      f"{e.activity_id or '-'} {e.message}" for e in entries),
-        )
+    @admin.display(description="HTTP response")
+    def pretty_http_response(self, obj):
+        return pretty_json(obj.http_response)
 
+    # -- the console page --
 
-@admin.register(JournalEntry)
-class JournalEntryAdmin(admin.ModelAdmin):
-    list_display = ["instance", "sequence", "event", "activity_id", "activity_type", "message",
-                    "timestamp"]
-    list_filter = ["event"]
-    search_fields = ["=instance__id", "activity_id", "message"]
-    list_select_related = ["instance"]
-    raw_id_fields = ["instance"]
+    def get_urls(self):
+        urls = super().get_urls()
+        return [
+            path("<uuid:object_id>/act/<slug:action>/",
+                 self.admin_site.admin_view(self.action_view),
+                 name="workflows_workflowinstance_act"),
+            *urls,
+        ]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        instance = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if instance is not None:
+            context.update(self._console_context(request, instance))
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
-@admin.register(ActivityExecution)
-class ActivityExecutionAdmin(admin.ModelAdmin):
-    list_display = ["instance", "activity_id", "activity_type", "status", "attempt", "outcome",
-                    "started_at", "finished_at"]
-    list_filter = ["status", "activity_type"]
-    search_fields = ["=instance__id", "activity_id"]
-    list_select_related = ["instance"]
-    raw_id_fields = ["instance"]
+    def _console_context(self, request, instance: WorkflowInstance) -> dict:
+        now = timezone.now()
+        waiting = instance_waiting_on(instance=instance)
+        bookmarks = list(Bookmark.objects.filter(instance=instance).order_by("created_at"))
+        may_operate = admin_may_operate(request.user, instance.tenant)
+        actions = [
+            {"name": a.name, "label": a.label, "dangerous": a.dangerous,
+             "url": reverse("admin:workflows_workflowinstance_act",
+                            args=[instance.id, a.name])}
+            for a in ACTIONS.values() if a.available(instance, bool(bookmarks))
+        ] if may_operate else []
+        executions = list(ActivityExecution.objects.filter(instance=instance)
+                          .order_by("-id")[:EXECUTIONS_SHOWN])[::-1]
+        journal = Paginator(JournalEntry.objects.filter(instance=instance)
+                            .order_by("sequence"), JOURNAL_PAGE_SIZE)
+        page_number = request.GET.get("journal") or journal.num_pages
+        journal_page = journal.get_page(page_number)
+        return {
+            "now_lines": waiting_sentences(waiting, now=now),
+            "fault": waiting.fault,
+            "console_actions": actions,
+            "may_operate": may_operate,
+            "role": "superuser" if request.user.is_superuser
+            else admin_role(request.user, instance.tenant),
+            "executions": [
+                {"record": e, "input": json_text(e.input), "output": json_text(e.output),
+                 "error": e.error if isinstance(e.error, str) else json_text(e.error)}
+                for e in executions],
+            "executions_truncated": len(executions) == EXECUTIONS_SHOWN,
+            "incidents": list(Incident.objects.filter(instance=instance)
+                              .order_by("-created_at", "-id")[:20]),
+            "journal_page": journal_page,
+            "steps_url": f"{reverse('admin:workflows_step_changelist')}?instance={instance.id}",
+            # For the workflow drawing (see the `workflow_drawing` block of the template).
+            "definition_body": instance.definition_version.body,
+            "activity_states": {e.activity_id: e.status for e in executions},
+        }
 
-
-@admin.register(Step)
-class StepAdmin(admin.ModelAdmin):
-    list_display = ["id", "instance", "kind", "status", "queue", "attempt", "deliveries",
-                    "claimed_by", "run_after", "finished_at"]
-    list_filter = ["status", "kind", "queue"]
-    search_fields = ["=id", "=instance__id", "task_key", "claimed_by"]
-    list_select_related = ["instance"]
-    raw_id_fields = ["instance"]
-
-
-@admin.register(WorkerProcess)
-class WorkerProcessAdmin(admin.ModelAdmin):
-    list_display = ["name", "hostname", "pid", "state", "steps_in_flight", "last_heartbeat",
-                    "started_at"]
-    list_filter = ["state"]
-    search_fields = ["name", "hostname"]
-
-
-@admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ["message_id", "queue", "task_name", "instance", "receive_count",
-                    "received_at", "redriven_at"]
-    list_filter = ["queue", "tenant"]
-    search_fields = ["message_id", "=instance__id"]
-    list_select_related = ["instance"]
-    raw_id_fields = ["instance", "step"]
-    actions = ["redrive_selected"]
-
-    @admin.action(description="Re-drive the selected dead letters")
-    def redrive_selected(self, request, queryset):
-        for letter in queryset.select_related("tenant"):
+    def action_view(self, request, object_id, action):
+        instance = get_object_or_404(self.get_queryset(request).select_related("tenant"),
+                                     pk=object_id)
+        chosen = ACTIONS.get(action)
+        if chosen is None:
+            raise PermissionDenied("Unknown action.")
+        if not self.has_view_permission(request, instance) or \
+                not admin_may_operate(request.user, instance.tenant):
+            raise PermissionDenied(
+                f"Operator actions need the operator role in tenant '{instance.tenant.slug}'.")
+        change_url = reverse("admin:workflows_workflowinstance_change", args=[instance.id])
+        has_waits = Bookmark.objects.filter(instance=instance).exists()
+        if not chosen.available(instance, has_waits):
+            self.message_user(request, f"Instance {short_id(instance.id)} is {instance.status}"
+                              f": '{chosen.label}' does not apply now.", messages.WARNING)
+            return HttpResponseRedirect(change_url)
+        form = None
+        if chosen.form_class is not None:
+            form = chosen.form_class(request.POST or None, instance=instance)
+        if request.method == "POST" and (form is None or form.is_valid()):
             try:
-                dead_letter_redrive(tenant=letter.tenant, dead_letter_id=letter.id)
+                message = run_action(chosen, instance=instance, actor=admin_actor(request.user),
+                                     data=form.cleaned_data if form is not None else {})
             except WeftError as exc:
-                self.message_user(request, f"{letter.message_id}: {exc.message}",
+                self.message_user(request, f"Instance {short_id(instance.id)}: {exc.message}",
                                   messages.ERROR)
-            else:
-                self.message_user(request, f"{letter.message_id}: re-driven.")
+                return HttpResponseRedirect(change_url)
+            self.message_user(request, message, messages.SUCCESS)
+            if chosen.name == "delete":
+                return HttpResponseRedirect(reverse("admin:workflows_workflowinstance_changelist"))
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{chosen.label}: instance {short_id(instance.id)}",
+            "instance": instance,
+            "action": chosen,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/workflows/workflowinstance/action_confirm.html",
+                                context)

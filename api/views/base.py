@@ -4,6 +4,11 @@ from rest_framework.views import APIView
 from api.permissions import TenantRole
 
 
+def actor_of(request) -> str:
+    """Who acts, as the journal names them (the user behind the access token)."""
+    return request.user.get_username()
+
+
 class TenantAPIView(APIView):
     """An endpoint acting inside one tenant (resolved into `request.tenant_access`)."""
 

@@ -13,12 +13,13 @@ from api.serializers_instances import (
     DispatchResultSerializer,
     EventRequestSerializer,
     EventResultSerializer,
+    InstanceDetailSerializer,
     InstanceSerializer,
     JournalEntrySerializer,
     ResumeRequestSerializer,
     StartRequestSerializer,
 )
-from api.views.base import TenantAPIView
+from api.views.base import TenantAPIView, actor_of
 from api.views.definitions import ERRORS
 from workflows.errors import InvalidInput
 from workflows.models import Role
@@ -44,7 +45,8 @@ class DefinitionExecuteView(TenantAPIView):
     required_role = Role.OPERATOR
 
     @extend_schema(summary="Start the published version and run it synchronously",
-                   request=StartRequestSerializer, responses={200: InstanceSerializer, **ERRORS})
+                   request=StartRequestSerializer,
+                   responses={200: InstanceDetailSerializer, **ERRORS})
     def post(self, request: Request, definition_id: str) -> Response:
         body = StartRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -52,7 +54,7 @@ class DefinitionExecuteView(TenantAPIView):
             tenant=self.tenant, definition_id=definition_id, **body.validated_data
         )
         found = selectors.instance_get(tenant=self.tenant, instance_id=instance.id)
-        return Response(InstanceSerializer(found).data)
+        return Response(InstanceDetailSerializer(found).data)
 
 
 class DefinitionDispatchView(TenantAPIView):
@@ -96,15 +98,16 @@ class InstanceListView(TenantAPIView):
 class InstanceDetailView(TenantAPIView):
     write_role = Role.OPERATOR
 
-    @extend_schema(summary="One instance", responses={200: InstanceSerializer, **ERRORS})
+    @extend_schema(summary="One instance", responses={200: InstanceDetailSerializer, **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
-        return Response(InstanceSerializer(
+        return Response(InstanceDetailSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
 
     @extend_schema(summary="Delete a finished, faulted or cancelled instance",
                    responses={204: None, **ERRORS})
     def delete(self, request: Request, instance_id) -> Response:
-        instance_actions.instance_delete(tenant=self.tenant, instance_id=instance_id)
+        instance_actions.instance_delete(tenant=self.tenant, instance_id=instance_id,
+                                         actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -115,16 +118,20 @@ class _InstanceActionView(TenantAPIView):
     service = None
 
     def post(self, request: Request, instance_id) -> Response:
-        type(self).service(tenant=self.tenant, instance_id=instance_id)
-        return Response(InstanceSerializer(
+        type(self).service(tenant=self.tenant, instance_id=instance_id, actor=actor_of(request))
+        return Response(InstanceDetailSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
 
 
 def _action_view(name: str, service, summary: str) -> type:
-    view = type(name, (_InstanceActionView,), {"service": staticmethod(service)})
-    view.post = extend_schema(summary=summary, request=None,
-                              responses={200: InstanceSerializer, **ERRORS})(view.post)
-    return view
+    # A function of its own per view: decorating the inherited `post` would give every
+    # action the schema of the last one.
+    def post(self, request: Request, instance_id) -> Response:
+        return _InstanceActionView.post(self, request, instance_id)
+
+    post = extend_schema(summary=summary, request=None,
+                         responses={200: InstanceDetailSerializer, **ERRORS})(post)
+    return type(name, (_InstanceActionView,), {"service": staticmethod(service), "post": post})
 
 
 InstanceCancelView = _action_view(
@@ -175,7 +182,8 @@ class EventPublishView(TenantAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         result = events.event_publish(tenant=self.tenant, name=name, payload=data["payload"],
-                                         correlation_id=data["correlation_id"])
+                                      correlation_id=data["correlation_id"],
+                                      retain_seconds=data["retain_seconds"])
         return Response(result)
 
 
@@ -183,11 +191,12 @@ class BookmarkResumeView(TenantAPIView):
     required_role = Role.OPERATOR
 
     @extend_schema(summary="Resume one bookmark", request=ResumeRequestSerializer,
-                   responses={200: InstanceSerializer, **ERRORS})
+                   responses={200: InstanceDetailSerializer, **ERRORS})
     def post(self, request: Request, bookmark_id) -> Response:
         body = ResumeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         instance = bookmarks.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
-                                             payload=body.validated_data["payload"])
-        return Response(InstanceSerializer(
+                                             payload=body.validated_data["payload"],
+                                             actor=actor_of(request))
+        return Response(InstanceDetailSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance.id)).data)

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.pagination import paginated_response
-from api.views.base import TenantAPIView
+from api.views.base import TenantAPIView, actor_of
 from api.views.definitions import ERRORS
 from workflows.models import DeadLetter, Role, WorkerProcess
 from workflows.selectors.dead_letters import dead_letter_list
@@ -58,5 +58,6 @@ class DeadLetterRedriveView(TenantAPIView):
     @extend_schema(summary="Re-drive a dead letter: its step runs again", request=None,
                    responses={200: DeadLetterSerializer, **ERRORS})
     def post(self, request: Request, dead_letter_id) -> Response:
-        letter = dead_letter_redrive(tenant=self.tenant, dead_letter_id=dead_letter_id)
+        letter = dead_letter_redrive(tenant=self.tenant, dead_letter_id=dead_letter_id,
+                                     actor=actor_of(request))
         return Response(DeadLetterSerializer(letter).data)

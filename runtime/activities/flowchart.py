@@ -144,6 +144,10 @@ class Flowchart(Activity):
         for start in starts:
             ctx.schedule(start, "on_child", result=ctx.result)
 
+    def routes_outcome(self, node, child_id: str, outcome: str) -> bool:
+        plan: FlowchartPlan = node.extra
+        return bool(plan.adjacency.get(child_id, {}).get(outcome))
+
     def on_child(self, ctx, child_id, output, outcomes, tag) -> None:
         plan: FlowchartPlan = ctx.node.extra
         data = ctx.data

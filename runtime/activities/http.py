@@ -97,6 +97,7 @@ class SendHttpRequest(Activity):
     )
     outcomes = (*(str(s) for s in DEFAULT_EXPECTED), "failed")
     fallback_outcomes = ("failed",)
+    failure_outcomes = ("failed",)
 
     def prepare(self, raw, node_path, cx):
         expected = raw.get("expected_status")

@@ -60,6 +60,10 @@ class Activity:
     outcomes: tuple[str, ...] = ("done",)
     # Outcomes taken when an incident is skipped under the `continue` strategy.
     fallback_outcomes: tuple[str, ...] = ("done",)
+    # Outcomes that mean "this did not work". Taking one that the parent does not route
+    # anywhere faults the activity (an incident) unless the definition opts out with
+    # `options.unrouted_failure: "continue"`: a failure must never pass for a success.
+    failure_outcomes: tuple[str, ...] = ()
 
     # ---- definition time -------------------------------------------------------------
 
@@ -97,6 +101,11 @@ class Activity:
     def trigger_properties(self, node) -> dict:
         """What an adapter indexes when this node is a trigger."""
         return dict(node.literals)
+
+    def routes_outcome(self, node, child_id: str, outcome: str) -> bool:
+        """Whether this composite sends a child's `outcome` somewhere (a Flowchart
+        connection). Other composites move on whatever the child's outcome was."""
+        return False
 
     # ---- run time --------------------------------------------------------------------
 

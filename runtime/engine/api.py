@@ -146,10 +146,18 @@ def fail_task(plan, state: dict, *, task_key: str, error, now, attempt: int | No
         attempt = error["attempt"]
     if attempt is not None:
         call.record_of(frame, node)["attempt"] = attempt
+    incidents_before = len(call.incidents)
     try:
         node.activity.task_failed(_context(call, frame, node), message)
     except Exception as exc:  # an incident unless the activity maps failure to an outcome
         call.incident_from(frame, node, exc)
+    traceback_text = error.get("traceback") if isinstance(error, dict) else None
+    if isinstance(traceback_text, str) and traceback_text:
+        # Operators see where a user activity failed: on its record and on its incident.
+        call.record_of(frame, node)["traceback"] = traceback_text
+        for incident in call.incidents[incidents_before:]:
+            if incident["activity_id"] == node.id:
+                incident["traceback"] = traceback_text
     call.drain(max_steps)
     return call.result()
 

@@ -21,7 +21,9 @@ from runtime.engine.propcheck import check_literal
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 ACTIVATIONS = ("always", "singleton", "correlated-singleton")
 INCIDENT_STRATEGIES = ("fault", "continue")
-DEFAULT_OPTIONS = {"activation": "always", "incident_strategy": "fault", "queue": "default"}
+UNROUTED_FAILURE = ("fault", "continue")
+DEFAULT_OPTIONS = {"activation": "always", "incident_strategy": "fault", "queue": "default",
+                   "unrouted_failure": "fault"}
 _EXPRESSION_KEYS = ("expr", "template", "literal")
 
 
@@ -217,6 +219,10 @@ class _Compiler:
             self.problem(
                 "options.incident_strategy", f"must be one of: {', '.join(INCIDENT_STRATEGIES)}"
             )
+        unrouted = raw.get("unrouted_failure", "fault")
+        if unrouted not in UNROUTED_FAILURE:
+            self.problem("options.unrouted_failure",
+                         f"must be one of: {', '.join(UNROUTED_FAILURE)}")
         queue = raw.get("queue", "default")
         if not isinstance(queue, str) or not queue.strip():
             self.problem("options.queue", "must be a non-empty string")

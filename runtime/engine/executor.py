@@ -67,6 +67,7 @@ class EngineCall:
         self.budget_hit = False
         self.stopped = state["status"] in TERMINAL
         self.continue_on_incident = plan.options["incident_strategy"] == "continue"
+        self.unrouted_failure_faults = plan.options.get("unrouted_failure", "fault") == "fault"
         self.base_names = {
             "input": state["input"],
             "variables": state["variables"],
@@ -203,11 +204,19 @@ class EngineCall:
         self.scheduled.append(fid)
         return fid
 
-    def complete(self, frame: dict, output, outcomes: tuple, error: str | None = None) -> None:
+    def complete(self, frame: dict, output, outcomes: tuple, error: str | None = None, *,
+                 failure_checked: bool = False) -> None:
         fid = frame["id"]
-        if self.frames.pop(fid, None) is None:
+        if fid not in self.frames:
             return  # already completed or cancelled
         node = self.nodes[frame["node"]]
+        if not failure_checked and node.activity.failure_outcomes \
+                and self.unrouted_failure_faults:
+            unrouted = self.unrouted_failure(frame, node, outcomes)
+            if unrouted is not None:
+                self.fault_unrouted(frame, node, output, unrouted, error)
+                return
+        del self.frames[fid]
         self.state["activity_outputs"][node.id] = output
         self.seq += 1
         self.journal.append({
@@ -236,6 +245,30 @@ class EngineCall:
                      node.id, output, outcomes, frame["tag"])
         except Exception as exc:  # see execute
             self.incident_from(parent, parent_node, exc)
+
+    def unrouted_failure(self, frame: dict, node, outcomes: tuple) -> str | None:
+        """The first failure outcome among `outcomes` that the parent routes nowhere."""
+        parent = self.frames.get(frame["parent"]) if frame["parent"] is not None else None
+        parent_node = self.nodes[parent["node"]] if parent is not None else None
+        for outcome in outcomes:
+            if outcome not in node.activity.failure_outcomes:
+                continue
+            if parent_node is None or not parent_node.activity.routes_outcome(
+                    parent_node, node.id, outcome):
+                return outcome
+        return None
+
+    def fault_unrouted(self, frame: dict, node, output, outcome: str, error) -> None:
+        """A failure nothing handles is an incident (retryable from this activity), never a
+        quiet success of the workflow."""
+        detail = error
+        if detail is None and isinstance(output, dict):
+            detail = output.get("error") or (
+                f"status {output['status']}" if output.get("status") is not None else None)
+        message = (f"{node.type} '{node.id}' took the outcome '{outcome}' and nothing is "
+                   f"connected to it" + (f": {detail}" if detail else ""))
+        self.record_of(frame, node)["output"] = output
+        self.incident(frame, node, message, "unrouted_failure", None)
 
     def children_of(self, fid: str) -> list[str]:
         return [f["id"] for f in self.frames.values() if f["parent"] == fid]
@@ -367,7 +400,8 @@ class EngineCall:
         if self.continue_on_incident and not force:
             # `continue`: the activity ends with no output and the workflow goes on.
             self.cancel_frames(self.children_of(frame["id"]))
-            self.complete(frame, None, node.activity.fallback_outcomes, error=message)
+            self.complete(frame, None, node.activity.fallback_outcomes, error=message,
+                          failure_checked=True)
             return
         frame["status"] = "faulted"
         record = self.record_of(frame, node)

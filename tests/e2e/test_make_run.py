@@ -19,12 +19,12 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
-def bare_environment(var_dir: Path) -> dict[str, str]:
+def bare_environment(var_dir: Path, log_level: str = "WARNING") -> dict[str, str]:
     """What a fresh checkout has: no database, cache or broker configured."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH"}
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update({"DEBUG": "1", "WEFT_DEV": "1", "WEFT_VAR_DIR": str(var_dir),
-                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"})
+                "PYTHONUNBUFFERED": "1", "LOG_LEVEL": log_level})
     return env
 
 
@@ -50,14 +50,14 @@ def kill_leftovers(var_dir: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def start(var_dir: Path, log_path: Path, *, via_shell: bool):
+def start(var_dir: Path, log_path: Path, *, via_shell: bool, log_level: str = "WARNING"):
     web_port, sqs_port = free_port(), free_port()
     command = [sys.executable, "manage.py", "weft_run", "--port", str(web_port),
                "--sqs-port", str(sqs_port), "--concurrency", "1"]
     if via_shell:  # a parent that can die without telling weft_run, as `make` does
         command = ["sh", "-c", " ".join(command) + " & wait"]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=bare_environment(var_dir),
+        process = subprocess.Popen(command, cwd=REPO, env=bare_environment(var_dir, log_level),
                                    stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     return process, f"http://127.0.0.1:{web_port}"
@@ -118,3 +118,69 @@ def test_make_run_stops_when_its_parent_is_killed(tmp_path):
     finally:
         kill_leftovers(tmp_path)
     assert "The parent process is gone; stopping." in log_path.read_text()
+
+
+def test_make_run_logs_for_humans_and_may_call_loopback_services(tmp_path):
+    """Console lines, one per request, no housekeeping chatter at INFO, and a workflow calling
+    a service on this machine works (development only)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"pong": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    local = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=local.serve_forever, daemon=True).start()
+    log_path = tmp_path / "run.log"
+    process, base = start(tmp_path, log_path, via_shell=False, log_level="INFO")
+    try:
+        wait_healthy(base, process, log_path)
+        token = httpx.post(f"{base}/api/v1/auth/token/",
+                           json={"username": "demo", "password": "demo-password"}).json()
+        api = httpx.Client(base_url=f"{base}/api/v1",
+                           headers={"Authorization": f"Bearer {token['access']}"}, timeout=10)
+        body = {"name": "Ping local", "outputs": [{"name": "reply", "type": "any"}],
+                "root": {"type": "Sequence", "id": "main", "activities": [
+                    {"id": "ping", "type": "SendHttpRequest",
+                     "url": f"http://127.0.0.1:{local.server_address[1]}/ping"},
+                    {"id": "out", "type": "SetOutput", "output": "reply",
+                     "value": {"expr": "result.body"}}]}}
+        assert api.post("/definitions/", json=body).status_code == 201
+        assert api.post("/definitions/ping-local/publish/").status_code == 200
+        instance_id = api.post("/definitions/ping-local/dispatch/", json={}).json()["id"]
+        finished = wait_until(
+            lambda: (api.get(f"/instances/{instance_id}/").json()["status"]
+                     in ("finished", "faulted")
+                     and api.get(f"/instances/{instance_id}/").json()),
+            timeout=60, what="the loopback call finished on the worker")
+        assert finished["status"] == "finished", finished["incidents"]
+        assert finished["output"] == {"reply": {"pong": "/ping"}}
+        for _ in range(3):
+            assert httpx.get(f"{base}/api/v1/", timeout=5).status_code == 200
+        time.sleep(3)  # a few housekeeping rounds of beat and the worker
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        local.shutdown()
+        kill_leftovers(tmp_path)
+    log = log_path.read_text()
+    lines = log.splitlines()
+    index_lines = [line for line in lines if "path=/api/v1/ " in line]
+    assert len(index_lines) == 3, index_lines  # one line per request, not two
+    assert all("request_finished" in line and "status=200" in line for line in index_lines)
+    assert not [line for line in lines if '"GET /api/v1/ HTTP/1.1"' in line]
+    assert not [line for line in lines if line.lstrip().startswith('{"event"')]  # console
+    assert "beat_leader_acquired" in log  # INFO lines do show
+    log_lines = [line for line in lines if "[info" in line]  # not the worker's banner
+    for chatter in ("weft.sweep_steps", "weft.fire_due_timers", "Sending due task"):
+        assert not [line for line in log_lines if chatter in line], chatter

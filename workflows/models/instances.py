@@ -49,6 +49,10 @@ class WorkflowInstance(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # An operator's suspend: no new steps run until resumed (the status shows "suspended").
     held = models.BooleanField(default=False)
+    held_by = models.CharField(max_length=200, blank=True, default="",
+                               help_text="Who suspended it: a user name, with \"(admin)\" "
+                                         "when done in the admin.")
+    held_at = models.DateTimeField(null=True, blank=True)
     # What WriteHttpResponse answered, for the HTTP request that started or resumed it.
     http_response = models.JSONField(null=True, blank=True)
 
@@ -80,6 +84,8 @@ class ActivityExecution(models.Model):
     output = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=100, null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # The Python traceback of a failed user activity (the last attempt), for operators.
+    traceback = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -27,6 +27,7 @@ class WorkerProcess(models.Model):
 
     class Meta:
         ordering = ["-last_heartbeat"]
+        verbose_name_plural = "worker processes"
         indexes = [models.Index(fields=["state", "last_heartbeat"], name="worker_state")]
 
     def __str__(self) -> str:

@@ -54,9 +54,14 @@ def definition_get_latest(*, tenant: Tenant, definition_id: str) -> WorkflowDefi
 
 
 def definition_versions(*, tenant: Tenant, definition_id: str) -> QuerySet[WorkflowDefinition]:
+    # Every row says which version of the definition is published now (as the list does).
+    published_version = WorkflowDefinition.objects.filter(
+        tenant=tenant, definition_id=definition_id, is_published=True
+    ).values("version")[:1]
     versions = (
         WorkflowDefinition.objects.filter(tenant=tenant, definition_id=definition_id)
         .select_related("created_by")
+        .annotate(published_version=Subquery(published_version))
         .order_by("-version")
     )
     return versions

@@ -34,6 +34,7 @@ from workflows.models import (
 from workflows.plans import plan_for_instance
 from workflows.selectors.definitions import definition_get_published
 from workflows.services.bookmarks import bookmarks_claim_for_event, retained_event_claim
+from workflows.services.failures import traceback_of
 from workflows.services.instances import instance_create
 from workflows.services.outbox import (
     STEP_UPSERT_FIELDS,
@@ -74,8 +75,12 @@ class Budget:
 
 
 def error_of(exc: BaseException, attempt: int) -> dict:
-    return {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
-            "attempt": attempt}
+    error = {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
+             "attempt": attempt}
+    traceback_text = traceback_of(exc)
+    if traceback_text:
+        error["traceback"] = traceback_text
+    return error
 
 
 class ResultApplier:

@@ -15,6 +15,8 @@ from workflows.errors import NotFound
 from workflows.locks import advisory_xact_lock
 from workflows.models import Bookmark, RetainedEvent, Step, StepKind, Tenant, WorkflowInstance
 from workflows.plans import plan_for_instance
+from workflows.services.instances import instance_lock
+from workflows.services.operator_journal import journal_operator_action
 from workflows.services.outbox import new_step, queue_of, steps_publish_on_commit
 
 
@@ -65,15 +67,25 @@ def retained_event_claim(bookmark: Bookmark) -> Step | None:
 
 
 @transaction.atomic
-def bookmark_resume(*, tenant: Tenant, bookmark_id, payload=None) -> WorkflowInstance:
+def bookmark_resume(*, tenant: Tenant, bookmark_id, payload=None,
+                    actor: str | None = None) -> WorkflowInstance:
     """Resume one bookmark (any kind) with a payload; the resume runs on the workers."""
+    # The instance row first (as workers lock it), then the bookmark: one lock order.
+    instance_id = Bookmark.objects.filter(tenant=tenant, id=bookmark_id).values_list(
+        "instance_id", flat=True).first()
+    if instance_id is None:
+        raise NotFound(f"Bookmark {bookmark_id} not found (or already resumed).")
+    instance = instance_lock(tenant, instance_id)
     bookmark = (
         Bookmark.objects.select_for_update(skip_locked=True).select_related("instance")
         .filter(tenant=tenant, id=bookmark_id).first()
     )
     if bookmark is None or not Bookmark.objects.filter(pk=bookmark.pk).delete()[0]:
         raise NotFound(f"Bookmark {bookmark_id} not found (or already resumed).")
-    step = _resume_step(bookmark.instance, bookmark.key, payload)
+    journal_operator_action(instance, action="bookmark resumed", actor=actor,
+                            data={"bookmark": bookmark.name, "activity_id": bookmark.activity_id})
+    instance.save(update_fields=["state", "updated_at"])
+    step = _resume_step(instance, bookmark.key, payload)
     step.save(force_insert=True)
     steps_publish_on_commit([step])
-    return bookmark.instance
+    return instance

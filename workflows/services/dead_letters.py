@@ -18,6 +18,8 @@ from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.errors import Conflict, NotFound
 from workflows.models import DeadLetter, InstanceStatus, Step, StepStatus, Tenant
 from workflows.services.instance_actions import instance_retry
+from workflows.services.instances import instance_lock
+from workflows.services.operator_journal import journal_operator_action
 from workflows.services.outbox import steps_publish_on_commit
 from workflows.services.poison import step_mark_dead
 from workflows.sqs.config import sqs_settings
@@ -87,7 +89,8 @@ def _record(queue: str, letter: dict):
 
 
 @transaction.atomic
-def dead_letter_redrive(*, tenant: Tenant, dead_letter_id) -> DeadLetter:
+def dead_letter_redrive(*, tenant: Tenant, dead_letter_id,
+                        actor: str | None = None) -> DeadLetter:
     letter = DeadLetter.objects.select_for_update().filter(tenant=tenant,
                                                             id=dead_letter_id).first()
     if letter is None:
@@ -98,8 +101,12 @@ def dead_letter_redrive(*, tenant: Tenant, dead_letter_id) -> DeadLetter:
     if step is None:
         raise Conflict("The step of this message no longer exists.", code="step_gone")
     if step.instance.status == InstanceStatus.FAULTED:
-        instance_retry(tenant=tenant, instance_id=step.instance_id)
+        instance_retry(tenant=tenant, instance_id=step.instance_id, actor=actor)
     elif step.instance.status in InstanceStatus.active():
+        instance = instance_lock(tenant, step.instance_id)
+        journal_operator_action(instance, action="dead letter re-driven", actor=actor,
+                                data={"message_id": letter.message_id, "step_id": str(step.id)})
+        instance.save(update_fields=["state", "updated_at"])
         step.status = StepStatus.PENDING
         step.deliveries = 0
         step.published_at = timezone.now()

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from workflows.errors import Conflict, InvalidInput
-from workflows.models import RetainedEvent, Step, Tenant
+from workflows.models import Bookmark, RetainedEvent, Step, Tenant
 from workflows.services.bookmarks import bookmarks_claim_for_event
 from workflows.services.instances import instance_dispatch
 from workflows.services.outbox import steps_publish_on_commit
@@ -58,7 +58,36 @@ def event_publish(*, tenant: Tenant, name: str, payload=None, correlation_id: st
     result = {"resumed": resumed, "started": started, "retained": retained}
     if refused:
         result["refused"] = refused
+    if not resumed and not started:
+        result["reason"] = event_unmatched_reason(
+            tenant=tenant, name=name, correlation_id=correlation_id,
+            retain_seconds=retain_seconds if retained else 0, refused=bool(refused))
     return result
+
+
+def event_unmatched_reason(*, tenant: Tenant, name: str, correlation_id: str | None,
+                           retain_seconds: int, refused: bool) -> dict:
+    """Why an event resumed and started nothing, from this tenant's waits only (counts, never
+    other instances' ids or correlation ids)."""
+    others = Bookmark.objects.filter(tenant=tenant, name=name, data__kind="event").count()
+    has_trigger = bool(refused) or triggers_for_event(tenant=tenant, name=name).exists()
+    if others:
+        code = "other_correlation_ids"
+        mine = f"'{correlation_id}'" if correlation_id else "none"
+        message = (f"{others} wait(s) for the event '{name}' expect another correlation id; "
+                   f"this event's correlation id ({mine}) matches none of them.")
+    else:
+        code = "no_waiter"
+        message = f"Nothing waits for the event '{name}'"
+        message += (" and every definition it starts refused (see refused)." if refused
+                    else "." if has_trigger
+                    else " and no published definition starts on it.")
+    if retain_seconds:
+        message += f" It is kept for {retain_seconds} s for the first matching wait."
+    else:
+        message += " It was not kept (send retain_seconds to keep it for a wait to come)."
+    return {"code": code, "message": message, "waiting_with_other_correlation_ids": others,
+            "retained_seconds": retain_seconds}
 
 
 def retained_events_purge() -> int:

@@ -17,8 +17,11 @@ from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows.models import Bookmark, InstanceStatus, StepKind, Tenant, WorkflowInstance
 from workflows.selectors.definitions import definition_get_published
 from workflows.services.apply import Budget, ResultApplier, error_of
+from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_create
 from workflows.services.outbox import new_step, queue_of
+
+logger = structlog.get_logger(__name__)
 
 
 class InlineRunner(ResultApplier):
@@ -77,7 +80,10 @@ class InlineRunner(ResultApplier):
                     http_allowed_hosts=settings.WEFT_HTTP_ALLOWED_HOSTS,
                 )
             except Exception as exc:
-                if should_retry(request.retry, attempt, exc):
+                will_retry = should_retry(request.retry, attempt, exc)
+                log_activity_failure(logger, request=request, attempt=attempt, exc=exc,
+                                     will_retry=will_retry)
+                if will_retry:
                     attempt += 1
                     continue
                 return engine.fail_task(self.plan, self.instance.state, task_key=request.key,

@@ -1,6 +1,7 @@
 """What operators do to an instance (REST `cancel/`, `suspend/`, `resume/`, `retry/`, delete;
 the admin's actions): each takes the instance row lock first (`instance_lock`)."""
 
+import structlog
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,8 +19,11 @@ from workflows.models import (
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier
 from workflows.services.instances import instance_lock
+from workflows.services.operator_journal import actor_label, journal_operator_action
 from workflows.services.outbox import steps_publish_on_commit
 from workflows.services.records import ResultRecorder
+
+logger = structlog.get_logger(__name__)
 
 
 def _refuse(instance: WorkflowInstance, action: str) -> Conflict:
@@ -28,12 +32,13 @@ def _refuse(instance: WorkflowInstance, action: str) -> Conflict:
 
 
 @transaction.atomic
-def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_cancel(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Cancel an active instance: pending steps and bookmarks are dropped, children cancelled.
     A step already running finishes, but its result is discarded."""
     instance = instance_lock(tenant, instance_id)
     if instance.status not in InstanceStatus.active():
         raise _refuse(instance, "cancel")
+    journal_operator_action(instance, action="cancelled", actor=actor)
     plan = plan_for_instance(instance)
     recorder = ResultRecorder(instance)
     recorder.add(engine.cancel(plan, instance.state, now=timezone.now()))
@@ -47,33 +52,42 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     for child_id in instance.children.filter(status__in=InstanceStatus.active()).values_list(
         "id", flat=True
     ):
-        instance_cancel(tenant=tenant, instance_id=child_id)
+        instance_cancel(tenant=tenant, instance_id=child_id, actor=actor)
     return instance
 
 
 @transaction.atomic
-def instance_hold(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_hold(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Hold an active instance: no new step of it runs until it is released (REST `resume/`)."""
     instance = instance_lock(tenant, instance_id)
     if instance.status not in InstanceStatus.active() or instance.held:
         raise _refuse(instance, "suspend")
     instance.held = True
+    instance.held_by = actor_label(actor)
+    instance.held_at = timezone.now()
     instance.status = InstanceStatus.SUSPENDED
-    instance.save(update_fields=["held", "status", "updated_at"])
+    journal_operator_action(instance, action="suspended", actor=actor)
+    instance.save(update_fields=["held", "held_by", "held_at", "status", "state", "updated_at"])
     return instance
 
 
 @transaction.atomic
-def instance_release(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_release(*, tenant: Tenant, instance_id,
+                     actor: str | None = None) -> WorkflowInstance:
     """Release a held instance; its pending steps are published again."""
     instance = instance_lock(tenant, instance_id)
     if not instance.held:
         raise _refuse(instance, "resume")
+    journal_operator_action(instance, action="resumed", actor=actor,
+                            data={"held_by": instance.held_by})
     instance.held = False
+    instance.held_by = ""
+    instance.held_at = None
     state_status = instance.state.get("status", InstanceStatus.RUNNING)
     instance.status = state_status if state_status in InstanceStatus.values \
         else InstanceStatus.RUNNING
-    instance.save(update_fields=["held", "status", "updated_at"])
+    instance.save(update_fields=["held", "held_by", "held_at", "status", "state",
+                                 "updated_at"])
     pending = list(Step.objects.filter(instance=instance, status=StepStatus.PENDING,
                                        run_after__lte=timezone.now()))
     steps_publish_on_commit(pending)
@@ -81,11 +95,12 @@ def instance_release(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 @transaction.atomic
-def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
+def instance_retry(*, tenant: Tenant, instance_id, actor: str | None = None) -> WorkflowInstance:
     """Run a faulted instance again from the activity that faulted (on the workers)."""
     instance = instance_lock(tenant, instance_id)
     if instance.status != InstanceStatus.FAULTED:
         raise _refuse(instance, "retry")
+    journal_operator_action(instance, action="retried", actor=actor)
     plan = plan_for_instance(instance)
     try:
         result = engine.retry(plan, instance.state, now=timezone.now(), max_steps=1)
@@ -99,8 +114,11 @@ def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 @transaction.atomic
-def instance_delete(*, tenant: Tenant, instance_id) -> None:
+def instance_delete(*, tenant: Tenant, instance_id, actor: str | None = None) -> None:
     instance = instance_lock(tenant, instance_id)
     if instance.status in InstanceStatus.active():
         raise Conflict("Cancel the instance before deleting it.", code="instance_active")
     instance.delete()
+    # The journal goes with the instance: the log line is the record of who deleted it.
+    logger.info("instance_deleted", instance_id=str(instance_id),
+                definition_id=instance.definition_id, actor=actor_label(actor))

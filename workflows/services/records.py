@@ -8,6 +8,7 @@ INSERT of bookmarks, one DELETE of claimed/cancelled bookmarks, one INSERT of in
 import hashlib
 from datetime import UTC, datetime
 
+import structlog
 from django.utils.dateparse import parse_datetime
 
 from runtime.engine import EngineResult
@@ -21,7 +22,8 @@ from workflows.models import (
 )
 
 EXECUTION_UPDATE_FIELDS = ["status", "attempt", "input", "output", "outcome", "error",
-                           "started_at", "finished_at"]
+                           "traceback", "started_at", "finished_at"]
+logger = structlog.get_logger(__name__)
 
 
 def bookmark_hash(name: str, correlation_id: str | None) -> str:
@@ -70,6 +72,7 @@ class ResultRecorder:
     def flush(self, *, now: datetime) -> WorkflowInstance:
         instance = self.instance
         state = instance.state
+        status_before = instance.status
         status = state.get("status", InstanceStatus.RUNNING)
         instance.status = status if status in InstanceStatus.values else InstanceStatus.RUNNING
         if instance.held and instance.status in InstanceStatus.active():
@@ -81,6 +84,13 @@ class ResultRecorder:
                                InstanceStatus.CANCELLED) and instance.finished_at is None:
             instance.finished_at = now
         instance.save()
+        if instance.status == InstanceStatus.FAULTED and status_before != InstanceStatus.FAULTED:
+            last = self.incidents[-1] if self.incidents else {}
+            logger.warning("instance_faulted", instance_id=str(instance.id),
+                           definition_id=instance.definition_id,
+                           correlation_id=instance.correlation_id,
+                           activity_id=last.get("activity_id"), code=last.get("code"),
+                           message=last.get("message"))
         if self.journal:
             JournalEntry.objects.bulk_create([
                 JournalEntry(
@@ -100,7 +110,8 @@ class ResultRecorder:
                         activity_type=record["type"], status=record["status"],
                         attempt=record.get("attempt") or 1, input=record.get("input"),
                         output=record.get("output"), outcome=record.get("outcome"),
-                        error=record.get("error"), started_at=_time(record.get("started_at")),
+                        error=record.get("error"), traceback=record.get("traceback") or "",
+                        started_at=_time(record.get("started_at")),
                         finished_at=_time(record.get("finished_at")),
                     )
                     for record in self.executions.values()
@@ -130,8 +141,8 @@ class ResultRecorder:
                     instance=instance, activity_id=incident.get("activity_id") or "",
                     activity_type=incident.get("activity_type") or "",
                     code=incident.get("code") or "incident", message=incident["message"],
-                    data={"expression": incident.get("expression")}
-                    if incident.get("expression") else {},
+                    data={key: incident[key] for key in ("expression", "traceback")
+                          if incident.get(key)},
                     created_at=_time(incident.get("timestamp")) or now,
                 )
                 for incident in self.incidents

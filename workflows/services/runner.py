@@ -28,6 +28,7 @@ from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier, error_of
+from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
@@ -195,7 +196,10 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
             outcome = ("ok", output)
         except Exception as exc:
             outcome = ("error", exc)
-            if should_retry(request.retry, step.attempt, exc):
+            will_retry = should_retry(request.retry, step.attempt, exc)
+            log_activity_failure(logger, request=request, attempt=step.attempt, exc=exc,
+                                 will_retry=will_retry, step_id=str(step.id))
+            if will_retry:
                 with transaction.atomic():
                     Step.objects.bulk_create(
                         [retry_step(step, _InstanceRef(step), request, exc), _done(step, exc)],

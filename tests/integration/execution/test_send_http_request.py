@@ -59,8 +59,40 @@ def test_send_http_request_refuses_loopback_by_default(tenant, publish, local_se
     publish(call(f"{local_server}/orders"))
     instance = instance_execute(tenant=tenant, definition_id="caller")
     record = instance.activity_executions.get(activity_id="call")
-    # The guard refuses before connecting; the activity takes its `failed` outcome, which
-    # nothing is connected to here, so the sequence goes on without a reply.
-    assert record.outcome == "failed"
+    # The guard refuses before connecting; the `failed` outcome is connected to nothing in a
+    # Sequence, so the failure faults the activity instead of passing for a success.
+    assert instance.status == "faulted"
+    assert record.status == "faulted"
     assert "blocked" in json.dumps(record.output or record.error or "")
+    incident = instance.incidents.get()
+    assert incident.code == "unrouted_failure" and incident.activity_id == "call"
+    # A described failure of a built-in activity carries no Python traceback (its message
+    # says it all); tracebacks are for user code.
+    assert "traceback" not in incident.data and record.traceback == ""
     assert instance.output.get("reply") is None
+
+
+def test_an_unrouted_http_failure_is_retried_by_an_operator_once_fixed(
+        tenant, publish, local_server, settings):
+    from tests.integration.execution.conftest import drain_steps
+    from workflows.services.instance_actions import instance_retry
+
+    publish(call(f"{local_server}/orders"))
+    instance = instance_execute(tenant=tenant, definition_id="caller", input={"n": 3})
+    assert instance.status == "faulted"
+    settings.WEFT_HTTP_ALLOWED_HOSTS = ("127.0.0.1",)
+    instance_retry(tenant=tenant, instance_id=instance.id)
+    drain_steps()
+    instance.refresh_from_db()
+    assert instance.status == "finished"
+    assert instance.output == {"reply": {"echo": {"n": 3}, "path": "/orders"}}
+
+
+def test_a_definition_that_opts_in_continues_after_an_unrouted_failure(
+        tenant, publish, local_server):
+    body = call(f"{local_server}/orders")
+    body["options"] = {"unrouted_failure": "continue"}
+    publish(body)
+    instance = instance_execute(tenant=tenant, definition_id="caller")
+    assert instance.status == "finished"
+    assert instance.activity_executions.get(activity_id="call").outcome == "failed"

@@ -170,7 +170,9 @@ def test_retained_event_is_delivered_once_to_the_first_wait(tenant, publish):
     publish(waits_for("paid"))
     result = event_publish(tenant=tenant, name="paid", payload={"n": 1},
                            correlation_id="order-7", retain_seconds=30)
-    assert result == {"resumed": [], "started": [], "retained": True}
+    assert {k: result[k] for k in ("resumed", "started", "retained")} == \
+        {"resumed": [], "started": [], "retained": True}
+    assert result["reason"]["code"] == "no_waiter" and result["reason"]["retained_seconds"] == 30
     first = instance_execute(tenant=tenant, definition_id="waiter", correlation_id="order-7")
     second = instance_execute(tenant=tenant, definition_id="waiter", correlation_id="order-7")
     drain_steps()

@@ -258,3 +258,75 @@ def test_send_http_request_task_maps_transport_errors_to_retryable_failures(monk
     with pytest.raises(TaskFailure) as caught:
         execute_task(registry, request, request.context())
     assert should_retry(request.retry, 1, caught.value) is False
+
+
+def _http_in_sequence(**options):
+    return definition(seq("main", HTTP, log("after", "after")),
+                      **({"options": options} if options else {}))
+
+
+def test_unrouted_failed_request_in_a_sequence_faults_with_an_incident():
+    d = Driver(_http_in_sequence())
+    d.complete(d.advance().tasks[0].key, {"status": 503, "headers": {}, "body": "down"})
+    state = d.state
+    assert state["status"] == "faulted"
+    assert d.logs() == []  # the activity after it never ran
+    incident = state["incidents"][-1]
+    assert incident["code"] == "unrouted_failure" and incident["activity_id"] == "call"
+    assert "status 503" in incident["message"]
+    record = [r for r in d.results[-1].executions if r["activity_id"] == "call"][-1]
+    assert record["status"] == "faulted" and record["output"]["status"] == 503
+
+
+def test_unrouted_failure_of_a_request_that_never_got_an_answer_names_the_error():
+    d = Driver(_http_in_sequence())
+    d.fail(d.advance().tasks[0].key, error="connection_error: refused")
+    assert d.state["status"] == "faulted"
+    assert "connection_error: refused" in d.state["incidents"][-1]["message"]
+
+
+def test_unrouted_failure_fault_is_retryable_from_the_request():
+    from runtime.engine import retry
+
+    d = Driver(_http_in_sequence())
+    d.complete(d.advance().tasks[0].key, {"status": 500, "headers": {}, "body": None})
+    again = d._call(retry, max_steps=100)
+    assert again.tasks and again.tasks[0].activity_id == "call"
+    d.complete(again.tasks[0].key, {"status": 200, "headers": {}, "body": None})
+    assert d.state["status"] == "finished" and d.logs() == ["after"]
+
+
+def test_a_definition_can_opt_into_continuing_after_an_unrouted_failure():
+    d = Driver(_http_in_sequence(unrouted_failure="continue"))
+    d.complete(d.advance().tasks[0].key, {"status": 500, "headers": {}, "body": None})
+    assert d.state["status"] == "finished" and d.logs() == ["after"]
+    assert d.state["incidents"] == []
+
+
+def test_a_connected_failed_outcome_is_routed_not_faulted():
+    d = Driver(_http_flow())
+    d.fail(d.advance().tasks[0].key, error="timeout")
+    assert d.state["status"] == "finished" and d.logs()[-1] == "bad"
+
+
+def test_a_flowchart_that_connects_only_success_faults_on_failure():
+    body = definition({"id": "fc", "type": "Flowchart", "activities": [HTTP, log("ok", "ok")],
+                       "connections": [{"source": "call", "outcome": "200", "target": "ok"}]})
+    d = Driver(body)
+    d.complete(d.advance().tasks[0].key, {"status": 404, "headers": {}, "body": None})
+    assert d.state["status"] == "faulted"
+
+
+def test_incident_strategy_continue_still_records_the_unrouted_failure():
+    d = Driver(_http_in_sequence(incident_strategy="continue"))
+    d.complete(d.advance().tasks[0].key, {"status": 500, "headers": {}, "body": None})
+    assert d.state["status"] == "finished" and d.logs() == ["after"]
+    assert d.state["incidents"][-1]["code"] == "unrouted_failure"
+
+
+def test_unknown_unrouted_failure_option_is_a_validation_error():
+    from runtime.engine.errors import DefinitionInvalid
+
+    with pytest.raises(DefinitionInvalid) as caught:
+        Driver(_http_in_sequence(unrouted_failure="ignore"))
+    assert [p.path for p in caught.value.problems] == ["options.unrouted_failure"]

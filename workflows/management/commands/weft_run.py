@@ -22,6 +22,9 @@ from workflows.sqs.local_server import LocalSqsServer
 from workflows.sqs.queues import ensure_queues_for
 
 DEMO_TENANT, DEMO_USER, DEMO_PASSWORD = "demo", "demo", "demo-password"
+# Development only: SendHttpRequest may call services on this machine (a mock API on
+# localhost). Production processes (gunicorn, celery) never get this default.
+DEV_HTTP_ALLOWED_HOSTS = "localhost,127.0.0.0/8,::1"
 
 
 class Command(BaseCommand):
@@ -45,6 +48,8 @@ class Command(BaseCommand):
             user.save(update_fields=["is_staff", "is_superuser"])
         loaded = examples_load(tenant=membership.tenant, user=user)
         env = dict(os.environ)
+        env.setdefault("WEFT_LOG_FORMAT", "console")
+        env.setdefault("WEFT_HTTP_ALLOWED_HOSTS", DEV_HTTP_ALLOWED_HOSTS)
         sqs_server = None
         if not settings.WEFT_SQS.uses_sqs:
             sqs_server = LocalSqsServer(port=sqs_port, log_path=settings.VAR_DIR / "sqs.log")
@@ -54,6 +59,7 @@ class Command(BaseCommand):
                         "AWS_REGION": env.get("AWS_REGION", "us-east-1")})
         ensure_queues_for(sqs_settings(env))
         base = f"http://{host}:{port}"
+        allowed = env["WEFT_HTTP_ALLOWED_HOSTS"] or "public hosts only"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         broker = sqs_server.url + " (embedded moto)" if sqs_server else env.get(
             "AWS_ENDPOINT_URL_SQS", "AWS SQS")
@@ -63,7 +69,10 @@ class Command(BaseCommand):
             f"  Docs      {base}/api/docs/\n"
             f"  Admin     {base}/admin/\n"
             f"  Login     {DEMO_USER} / {DEMO_PASSWORD} (tenant '{DEMO_TENANT}', role admin)\n"
+            f"  Web       Django's development server (manage.py runserver {host}:{port}); "
+            "production runs gunicorn\n"
             f"  Database  {database}    Broker  {broker}\n"
+            f"  HTTP      SendHttpRequest may call {allowed} (WEFT_HTTP_ALLOWED_HOSTS)\n"
             f"  Examples  {', '.join(loaded) or 'already loaded'}\n"
             f"  Token     curl -s -XPOST {base}/api/v1/auth/token/ -H 'Content-Type: "
             f"application/json' -d '{{\"username\":\"{DEMO_USER}\",\"password\":"
