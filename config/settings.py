@@ -22,6 +22,11 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set (or DEBUG=1 for development)")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A separate host name for `/hooks/` (e.g. hooks.example.com): when set, hooks answer only
+# there and the rest of the site never does (see README "Security").
+WEFT_HOOKS_HOST = env_str("WEFT_HOOKS_HOST", "").lower()
+if WEFT_HOOKS_HOST and WEFT_HOOKS_HOST not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(WEFT_HOOKS_HOST)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.middleware.RequestContextMiddleware",
+    "api.middleware.HooksHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
