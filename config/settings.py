@@ -138,6 +138,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
+# How many reverse proxies in front of the web process append to X-Forwarded-For. 0: the
+# socket's address is the client (X-Forwarded-For is ignored); see README "Security".
+WEFT_TRUSTED_PROXIES = env_int("WEFT_TRUSTED_PROXIES", 0)
+
 # Request bodies above this are refused with 413 before they are parsed.
 WEFT_MAX_REQUEST_BYTES = env_int("WEFT_MAX_REQUEST_BYTES", 1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEFT_MAX_REQUEST_BYTES
@@ -157,6 +161,9 @@ REST_FRAMEWORK = {
         "api.throttling.AnonymousThrottle",
         "api.throttling.UserThrottle",
     ],
+    # Throttles identify clients with api.throttling.client_address (WEFT_TRUSTED_PROXIES);
+    # DRF's own setting is kept in step for anything else that reads it.
+    "NUM_PROXIES": WEFT_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("WEFT_THROTTLE_ANON", "60/min"),
         "user": env_str("WEFT_THROTTLE_USER", "1200/min"),
