@@ -20,6 +20,14 @@ if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("SECRET_KEY must be set (or DEBUG=1 for development)")
+# `production` turns on HTTPS-only defaults (redirect, HSTS, secure cookies); each stays
+# settable on its own. The default follows DEBUG: off means production.
+WEFT_PROFILE = env_str("WEFT_PROFILE", "development" if DEBUG else "production").lower()
+if WEFT_PROFILE not in ("production", "development"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_PROFILE must be 'production' or 'development'")
+PRODUCTION = WEFT_PROFILE == "production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # A separate host name for `/hooks/` (e.g. hooks.example.com): when set, hooks answer only
@@ -133,9 +141,26 @@ else:
 WEFT_DEFINITION_CACHE_TTL = env_int("WEFT_DEFINITION_CACHE_TTL", 3600)
 WEFT_ACTIVITY_TYPES_CACHE_TTL = env_int("WEFT_ACTIVITY_TYPES_CACHE_TTL", 86400)
 
+# --- HTTPS and cookies (README "Security") ---------------------------------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Load balancers probe and scrape over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+# Behind a TLS-terminating proxy the request reaches Django as plain HTTP; the proxy's
+# X-Forwarded-Proto says whether the client used HTTPS. Trusted only with trusted proxies.
+if env_bool("SECURE_PROXY_SSL_HEADER", env_int("WEFT_TRUSTED_PROXIES", 0) > 0):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # --- Auth and API ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 # How many reverse proxies in front of the web process append to X-Forwarded-For. 0: the
