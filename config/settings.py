@@ -37,7 +37,7 @@ if WEFT_HOOKS_HOST and WEFT_HOOKS_HOST not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(WEFT_HOOKS_HOST)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_apps.WeftAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
