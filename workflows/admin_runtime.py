@@ -4,8 +4,10 @@ Operator actions call the same services as the API."""
 import json
 
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html
 
+from runtime.engine.masking import mask_secrets
 from workflows.errors import WeftError
 from workflows.models import (
     ActivityExecution,
@@ -26,9 +28,30 @@ from workflows.services.instances import (
 )
 
 
-def _pretty(value) -> str:
+def _pretty(value, secret_names=()) -> str:
+    """JSON for reading, secrets masked: sealed columns read back in clear in memory."""
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
-                       json.dumps(value, indent=2, default=str))
+                       json.dumps(mask_secrets(value, secret_names), indent=2, default=str))
+
+
+def _json_fields(model) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields if isinstance(f, models.JSONField)]
+
+
+class _MaskedJSONMixin:
+    """Shows the model's JSON columns read-only and masked, never as editable raw JSON."""
+
+    def get_exclude(self, request, obj=None):
+        return [*(super().get_exclude(request, obj) or []), *_json_fields(self.model)]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "masked_json"]
+
+    @admin.display(description="Data (secrets masked)")
+    def masked_json(self, obj):
+        # Each column masked on its own: a document may list its own secret names.
+        masked = {name: mask_secrets(getattr(obj, name)) for name in _json_fields(self.model)}
+        return _pretty(masked)
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -78,6 +101,10 @@ def _operator_action(service, verb: str, description: str):
     return action
 
 
+def _secret_names(instance: WorkflowInstance) -> frozenset[str]:
+    return frozenset((instance.state or {}).get("secret_names") or ())
+
+
 @admin.register(WorkflowInstance)
 class WorkflowInstanceAdmin(admin.ModelAdmin):
     list_display = ["id", "definition_id", "version", "status", "held", "correlation_id",
@@ -86,7 +113,7 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
     search_fields = ["=id", "definition_id", "correlation_id"]
     list_select_related = ["tenant"]
     date_hierarchy = "created_at"
-    exclude = ["state", "input", "output", "variables"]
+    exclude = ["state", "input", "output", "variables", "http_response"]
     readonly_fields = ["id", "tenant", "definition_version", "definition_id", "version",
                        "status", "held", "correlation_id", "parent", "parent_bookmark_key",
                        "created_at", "updated_at", "finished_at", "pretty_input",
@@ -104,15 +131,15 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Input")
     def pretty_input(self, obj):
-        return _pretty(obj.input)
+        return _pretty(obj.input, _secret_names(obj))
 
     @admin.display(description="Output")
     def pretty_output(self, obj):
-        return _pretty(obj.output)
+        return _pretty(obj.output, _secret_names(obj))
 
     @admin.display(description="Variables")
     def pretty_variables(self, obj):
-        return _pretty(obj.variables)
+        return _pretty(obj.variables, _secret_names(obj))
 
     @admin.display(description="Journal (last 50 entries)")
     def journal_tail(self, obj):
@@ -125,7 +152,7 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(admin.ModelAdmin):
+class JournalEntryAdmin(_MaskedJSONMixin, admin.ModelAdmin):
     list_display = ["instance", "sequence", "event", "activity_id", "activity_type", "message",
                     "timestamp"]
     list_filter = ["event"]
@@ -135,7 +162,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(ActivityExecution)
-class ActivityExecutionAdmin(admin.ModelAdmin):
+class ActivityExecutionAdmin(_MaskedJSONMixin, admin.ModelAdmin):
     list_display = ["instance", "activity_id", "activity_type", "status", "attempt", "outcome",
                     "started_at", "finished_at"]
     list_filter = ["status", "activity_type"]
@@ -145,7 +172,7 @@ class ActivityExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(admin.ModelAdmin):
+class StepAdmin(_MaskedJSONMixin, admin.ModelAdmin):
     list_display = ["id", "instance", "kind", "status", "queue", "attempt", "deliveries",
                     "claimed_by", "run_after", "finished_at"]
     list_filter = ["status", "kind", "queue"]
@@ -163,7 +190,7 @@ class WorkerProcessAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(_MaskedJSONMixin, admin.ModelAdmin):
     list_display = ["message_id", "queue", "task_name", "instance", "receive_count",
                     "received_at", "redriven_at"]
     list_filter = ["queue", "tenant"]

@@ -17,6 +17,7 @@ from runtime.engine.api import (
     resume_bookmark,
     retry,
     run,
+    secret_names,
     start_state,
     validate_input,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "retry",
     "retry_delay",
     "run",
+    "secret_names",
     "should_retry",
     "start_state",
     "validate_definition",
