@@ -102,7 +102,9 @@ def mask_secrets(value: Any, extra: frozenset[str] | set[str] | tuple = frozense
         name = value_name(value)
         out = {}
         for key, item in value.items():
-            if item is not None and item != "" and (
+            if key == "secret_names" and _depth == 0:
+                out[key] = item  # the list of names, not a secret itself
+            elif item is not None and item != "" and (
                     _secret(key, extra) or (key == "value" and _secret(name, extra))):
                 out[key] = MASK
             else:
