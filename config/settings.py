@@ -28,6 +28,9 @@ if WEFT_PROFILE not in ("production", "development"):
 
     raise ImproperlyConfigured("WEFT_PROFILE must be 'production' or 'development'")
 PRODUCTION = WEFT_PROFILE == "production"
+# Earlier keys, comma-separated, still accepted after a rotation (sessions, signed values and
+# the encrypted secrets in workflow data: workflows.sealed_fields).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # A separate host name for `/hooks/` (e.g. hooks.example.com): when set, hooks answer only
