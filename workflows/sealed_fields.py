@@ -33,17 +33,15 @@ from django.db import models
 
 from runtime.engine.masking import (
     MASK,
-    is_secret_key,
     mask_secrets,
     mask_text,
+    replace_secrets,
     text_has_credentials,
-    value_name,
 )
 
 logger = structlog.get_logger(__name__)
 
 SEALED = "$sealed"
-SECRET_NAMES = "secret_names"  # noqa: S105  (a key name, not a password)
 
 
 @lru_cache(maxsize=4)
@@ -64,43 +62,15 @@ def _envelope(value: Any) -> dict:
     return {SEALED: token.decode()}
 
 
-def _extra_names(value: Any) -> frozenset[str]:
-    if isinstance(value, dict):
-        names = value.get(SECRET_NAMES)
-        if isinstance(names, (list, tuple)):
-            return frozenset(name for name in names if isinstance(name, str))
-    return frozenset()
+def _seal_text(text: str) -> Any:
+    return _envelope(text) if text_has_credentials(text) else text
 
 
-def _is_secret(key: Any, extra: frozenset[str]) -> bool:
-    return isinstance(key, str) and (key in extra or is_secret_key(key))
-
-
-def seal(value: Any, extra: frozenset[str] = frozenset(), _depth: int = 0) -> Any:
+def seal(value: Any) -> Any:
     """A copy of `value` with each secret value replaced by its encrypted envelope."""
-    if isinstance(value, str):
-        return _envelope(value) if text_has_credentials(value) else value
-    if _depth > 200:
+    if type(value) is dict and len(value) == 1 and SEALED in value:
         return value
-    if isinstance(value, dict):
-        if SEALED in value and len(value) == 1:
-            return value  # already sealed
-        name = value_name(value)
-        out = {}
-        for key, item in value.items():
-            if key == SECRET_NAMES and _depth == 0:
-                out[key] = item
-            elif item is not None and item != "" and (
-                    _is_secret(key, extra) or (key == "value" and _is_secret(name, extra))):
-                out[key] = _envelope(item)
-            else:
-                out[key] = seal(item, extra, _depth + 1)
-        return out
-    if isinstance(value, list):
-        if len(value) == 2 and _is_secret(value[0], extra) and isinstance(value[1], str):
-            return [value[0], _envelope(value[1])]
-        return [seal(item, extra, _depth + 1) for item in value]
-    return value
+    return replace_secrets(value, _envelope, _seal_text)
 
 
 def unseal(value: Any, _depth: int = 0) -> Any:
@@ -122,7 +92,7 @@ class SealedJSONField(models.JSONField):
 
     def get_prep_value(self, value):
         if value is not None and not isinstance(value, (int, float, bool)):
-            value = seal(value, _extra_names(value))
+            value = seal(value)
         return super().get_prep_value(value)
 
     def from_db_value(self, value, expression, connection):
@@ -136,7 +106,7 @@ class MaskedJSONField(models.JSONField):
 
     def get_prep_value(self, value):
         if value is not None and not isinstance(value, (int, float, bool)):
-            value = mask_secrets(value, _extra_names(value))
+            value = mask_secrets(value)
         return super().get_prep_value(value)
 
 

@@ -20,6 +20,7 @@ Pure Python: the engine, the Django app and the log pipeline share it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
@@ -54,8 +55,12 @@ def is_secret_key(name: str) -> bool:
     return "".join(words).endswith(_SECRET_ENDINGS)
 
 
+# Cheap first look: only text with one of these can hold a credential the rules mask.
+_HINT = re.compile(r"://|=|(?i:bearer|basic|token)\s")
+
+
 def _might_hold_credentials(text: str) -> bool:
-    return "://" in text or "=" in text or " " in text
+    return len(text) > 5 and _HINT.search(text) is not None
 
 
 def mask_text(text: str) -> str:
@@ -69,7 +74,11 @@ def mask_text(text: str) -> str:
 
 
 def text_has_credentials(text: str) -> bool:
-    return mask_text(text) != text
+    if not _might_hold_credentials(text):
+        return False
+    return (_URL_PASSWORD.search(text) is not None
+            or _SCHEME_CREDENTIAL.search(text) is not None
+            or any(is_secret_key(m.group("name")) for m in _QUERY_PARAM.finditer(text)))
 
 
 # Objects that name what their "value" is: header objects, SetVariable and SetOutput inputs.
@@ -82,36 +91,63 @@ def value_name(value: dict) -> Any:
     return next((value[key] for key in _NAMING_KEYS if isinstance(value.get(key), str)), None)
 
 
-def _secret(key: Any, extra: frozenset[str]) -> bool:
-    return isinstance(key, str) and (key in extra or is_secret_key(key))
-
-
-def mask_secrets(value: Any, extra: frozenset[str] | set[str] | tuple = frozenset(),
-                 *, _depth: int = 0) -> Any:
-    """A copy of `value` with secrets masked (see the module's rule); `value` is unchanged."""
+def replace_secrets(value: Any, replace: Callable[[Any], Any], replace_text: Callable[[str], Any],
+                    extra: frozenset[str] | set[str] | tuple = frozenset()) -> Any:
+    """A copy of `value` where `replace(secret)` stands for each secret value (see the module's
+    rule) and `replace_text(text)` for each other string that may hold a credential. A
+    top-level `secret_names` list adds names for this document and is kept as it is."""
     extra = extra if isinstance(extra, frozenset) else frozenset(extra)
-    if _depth == 0 and isinstance(value, dict) and isinstance(value.get("secret_names"),
-                                                              list | tuple):
-        # A document that lists its own secret names (engine state, task payloads).
+    if type(value) is dict and isinstance(value.get("secret_names"), list | tuple):
         extra = extra | {name for name in value["secret_names"] if isinstance(name, str)}
-    if isinstance(value, str):
-        return mask_text(value)
-    if _depth > 200:  # input is refused deeper than this long before
+        out = _walk({k: v for k, v in value.items() if k != "secret_names"}, replace,
+                    replace_text, extra, 0)
+        out["secret_names"] = value["secret_names"]
+        return out
+    return _walk(value, replace, replace_text, extra, 0)
+
+
+def _walk(value, replace, replace_text, extra, depth):
+    # Scalars are handled inline (no call per leaf): this runs on every stored document.
+    kind = type(value)
+    if kind is str:
+        return replace_text(value) if _might_hold_credentials(value) else value
+    if depth > 200:  # input is refused deeper than this long before
         return value
-    if isinstance(value, dict):
+    if kind is dict:
         name = value_name(value)
+        if name is not None and not (name in extra or is_secret_key(name)):
+            name = None
         out = {}
         for key, item in value.items():
-            if key == "secret_names" and _depth == 0:
-                out[key] = item  # the list of names, not a secret itself
-            elif item is not None and item != "" and (
-                    _secret(key, extra) or (key == "value" and _secret(name, extra))):
-                out[key] = MASK
+            item_kind = type(item)
+            if item is None or item == "":
+                out[key] = item
+            elif (type(key) is str and (key in extra or is_secret_key(key))) or (
+                    name is not None and key == "value"):
+                out[key] = replace(item)
+            elif item_kind is str:
+                out[key] = replace_text(item) if _might_hold_credentials(item) else item
+            elif item_kind is dict or item_kind is list or item_kind is tuple:
+                out[key] = _walk(item, replace, replace_text, extra, depth + 1)
             else:
-                out[key] = mask_secrets(item, extra, _depth=_depth + 1)
+                out[key] = item
         return out
-    if isinstance(value, list | tuple):
-        if len(value) == 2 and _secret(value[0], extra) and isinstance(value[1], str):
-            return [value[0], MASK]
-        return [mask_secrets(item, extra, _depth=_depth + 1) for item in value]
+    if kind is list or kind is tuple:
+        if (len(value) == 2 and type(value[0]) is str and type(value[1]) is str
+                and (value[0] in extra or is_secret_key(value[0]))):
+            return [value[0], replace(value[1])]
+        return [_walk(item, replace, replace_text, extra, depth + 1)
+                if type(item) in _CONTAINERS else item for item in value]
     return value
+
+
+_CONTAINERS = (str, dict, list, tuple)
+
+
+def _mask(_value: Any) -> str:
+    return MASK
+
+
+def mask_secrets(value: Any, extra: frozenset[str] | set[str] | tuple = frozenset()) -> Any:
+    """A copy of `value` with secrets masked (see the module's rule); `value` is unchanged."""
+    return replace_secrets(value, _mask, mask_text, extra)
