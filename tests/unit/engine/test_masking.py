@@ -60,3 +60,47 @@ def test_a_document_can_list_its_own_secret_names():
 def test_text_without_credentials_is_returned_as_is():
     text = "order 42 shipped to https://shop.example/orders?id=42"
     assert mask_text(text) is text or mask_text(text) == text
+
+
+def test_secret_activity_parameters_reach_the_task_and_are_masked_in_its_record():
+    from runtime.engine import activity
+    from tests.unit.engine.helpers import Driver, definition, fresh_registry
+
+    registry = fresh_registry()
+
+    @activity("test.pay", secret=["card_number"], registry=registry)
+    def pay(*, card_number: str, amount: float) -> dict:
+        return {"ok": True}
+
+    root = {"id": "pay", "type": "test.pay",
+            "input": {"card_number": {"expr": "input.card"}, "amount": 3}}
+    body = definition(root, inputs=[{"name": "card", "type": "string", "secret": True}])
+    driver = Driver(body, input={"card": "4111111111111111"}, registry=registry)
+    result = driver.run()
+    (task,) = result.tasks
+    assert task.input == {"card_number": "4111111111111111", "amount": 3}
+    assert task.secret_names == ("card_number",)
+    assert driver.state["secret_names"] == ["card", "card_number"]
+    (record,) = [r for r in result.executions if r["activity_id"] == "pay"]
+    assert record["input"] == {"input": {"card_number": MASK, "amount": 3}}
+    finished = driver.complete(task.key, {"ok": True})
+    (completed,) = [r for r in finished.executions if r["activity_id"] == "pay"]
+    assert completed["input"] == {"input": {"card_number": MASK, "amount": 3}}
+
+
+def test_secret_names_must_be_parameters_and_only_inputs_can_be_secret():
+    from runtime.engine import RegistryError, activity, validate_definition
+    from tests.unit.engine.helpers import definition, fresh_registry
+
+    with pytest.raises(RegistryError, match="secret names no parameter: pin"):
+        @activity("test.bad", secret=["pin"], registry=fresh_registry())
+        def bad(*, card: str) -> None:
+            return None
+
+    root = {"id": "w", "type": "WriteLine", "text": "hi"}
+    problems = validate_definition(definition(
+        root, outputs=[{"name": "o", "type": "string", "secret": True}],
+        inputs=[{"name": "i", "type": "string", "secret": "yes"}]))
+    assert {(p.path, p.message) for p in problems} >= {
+        ("outputs[0].secret", "only inputs can be marked secret"),
+        ("inputs[0].secret", "must be true or false")}
