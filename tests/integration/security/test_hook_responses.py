@@ -77,3 +77,9 @@ def test_separate_hooks_host_serves_hooks_and_nothing_else(tenant, publish, sett
 def test_without_a_hooks_host_hooks_answer_on_the_main_host(tenant, publish):
     publish(page_hook({}))
     assert Client().get("/hooks/acme/page").status_code == 200
+
+
+def test_unknown_host_is_a_400_with_a_hooks_host_set(tenant, settings):
+    settings.WEFT_HOOKS_HOST = "hooks.example.test"
+    settings.ALLOWED_HOSTS = ["weft.example.test", "hooks.example.test"]
+    assert Client().get("/hooks/acme/page", HTTP_HOST="evil.example.test").status_code == 400
