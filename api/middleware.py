@@ -6,6 +6,7 @@ import uuid
 import structlog
 from django.conf import settings
 from django.db import DataError
+from django.http.request import split_domain_port
 
 from api.errors import (
     DATABASE_ERRORS,
@@ -71,4 +72,23 @@ class RequestContextMiddleware:
                 f"{settings.WEFT_MAX_REQUEST_BYTES} bytes.",
                 413,
             )
+        return self.get_response(request)
+
+
+class HooksHostMiddleware:
+    """With `WEFT_HOOKS_HOST` set, `/hooks/` answers only on that host name and nothing else
+    does: a page a workflow serves then never shares an origin (cookies, storage, the admin
+    session) with the API, the admin or the Studio."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        hooks_host = settings.WEFT_HOOKS_HOST
+        # Probes come with whatever host name the load balancer uses.
+        if hooks_host and request.path not in ("/healthz", "/readyz"):
+            host, _port = split_domain_port(request.get_host())
+            on_hooks_host = host == hooks_host.lower()
+            if on_hooks_host != request.path.startswith("/hooks/"):
+                return json_error_response("not_found", "Not found.", 404)
         return self.get_response(request)

@@ -3,16 +3,37 @@
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from runtime.engine.masking import mask_secrets
 from workflows.models import ActivityExecution, Bookmark, Incident, JournalEntry, WorkflowInstance
 
 
-class IncidentSerializer(serializers.ModelSerializer):
+class MaskedSerializer(serializers.ModelSerializer):
+    """Shows `masked_fields` with secrets masked (runtime.engine.masking): stored copies are
+    encrypted or masked already, and what the engine reads back in clear is never shown."""
+
+    masked_fields: tuple[str, ...] = ()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # A definition's secret names, when the engine state is already loaded (never a query).
+        state = instance.__dict__.get("state")
+        extra = frozenset(state.get("secret_names") or ()) if isinstance(state, dict) else ()
+        for name in self.masked_fields:
+            if name in data:
+                data[name] = mask_secrets(data[name], extra)
+        return data
+
+
+class IncidentSerializer(MaskedSerializer):
+    masked_fields = ("message", "data")
+
     class Meta:
         model = Incident
         fields = ["activity_id", "activity_type", "code", "message", "data", "created_at"]
 
 
-class InstanceSerializer(serializers.ModelSerializer):
+class InstanceSerializer(MaskedSerializer):
+    masked_fields = ("input", "output", "variables")
     incidents = IncidentSerializer(many=True, read_only=True)
     parent_id = serializers.UUIDField(read_only=True, allow_null=True)
     held = serializers.BooleanField(
@@ -109,14 +130,17 @@ class StartRequestSerializer(serializers.Serializer):
                                            default=None)
 
 
-class JournalEntrySerializer(serializers.ModelSerializer):
+class JournalEntrySerializer(MaskedSerializer):
+    masked_fields = ("message", "data")
+
     class Meta:
         model = JournalEntry
         fields = ["sequence", "event", "activity_id", "activity_type", "message", "data",
                   "timestamp"]
 
 
-class ActivityExecutionSerializer(serializers.ModelSerializer):
+class ActivityExecutionSerializer(MaskedSerializer):
+    masked_fields = ("input", "output", "error")
     type = serializers.CharField(source="activity_type")
 
     traceback = serializers.CharField(
@@ -128,7 +152,8 @@ class ActivityExecutionSerializer(serializers.ModelSerializer):
                   "error", "traceback", "started_at", "finished_at"]
 
 
-class BookmarkSerializer(serializers.ModelSerializer):
+class BookmarkSerializer(MaskedSerializer):
+    masked_fields = ("data",)
     instance_id = serializers.UUIDField(read_only=True)
 
     class Meta:

@@ -7,17 +7,14 @@ like passwords, tokens or keys are masked wherever they appear, nested or not.
 
 import logging
 import logging.config
-import re
 from typing import Any
 
 import structlog
 
-SECRET_KEY_PATTERN = re.compile(
-    r"(pass(word)?|passwd|secret|token|api[_-]?key|authorization|credential|private[_-]?key|"
-    r"cookie|session)",
-    re.IGNORECASE,
-)
-MASK = "***"
+# One masking rule for logs, storage and display (keys such as password, pwd, token, auth,
+# bearer, signature, dsn, api_key, cookie; header pairs in lists; credentials in URLs).
+from runtime.engine.masking import MASK, mask_secrets  # noqa: F401  (MASK: for importers)
+
 # Beat sends these every second or ten; at INFO, Celery's lines about them ("Sending due
 # task", "received", "succeeded") would drown everything else. Shown at DEBUG.
 HOUSEKEEPING_TASKS = ("weft.sweep_steps", "weft.fire_due_timers", "weft.collect_dead_letters",
@@ -37,22 +34,6 @@ class QuietHousekeeping(logging.Filter):
         except Exception:  # a malformed record is not ours to judge
             return True
         return not any(name in message for name in HOUSEKEEPING_TASKS)
-
-
-def mask_secrets(value: Any, _depth: int = 0) -> Any:
-    """Return `value` with every secret-looking key's value replaced by a mask."""
-    if _depth > 8:
-        return value
-    if isinstance(value, dict):
-        return {
-            key: MASK
-            if isinstance(key, str) and SECRET_KEY_PATTERN.search(key)
-            else mask_secrets(item, _depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [mask_secrets(item, _depth + 1) for item in value]
-    return value
 
 
 def _mask_processor(_logger: Any, _method: str, event_dict: dict) -> dict:

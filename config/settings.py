@@ -21,11 +21,27 @@ if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("SECRET_KEY must be set (or DEBUG=1 for development)")
+# `production` turns on HTTPS-only defaults (redirect, HSTS, secure cookies); each stays
+# settable on its own. The default follows DEBUG: off means production.
+WEFT_PROFILE = env_str("WEFT_PROFILE", "development" if DEBUG else "production").lower()
+if WEFT_PROFILE not in ("production", "development"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_PROFILE must be 'production' or 'development'")
+PRODUCTION = WEFT_PROFILE == "production"
+# Earlier keys, comma-separated, still accepted after a rotation (sessions, signed values and
+# the encrypted secrets in workflow data: workflows.sealed_fields).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A separate host name for `/hooks/` (e.g. hooks.example.com): when set, hooks answer only
+# there and the rest of the site never does (see README "Security").
+WEFT_HOOKS_HOST = env_str("WEFT_HOOKS_HOST", "").lower()
+if WEFT_HOOKS_HOST and WEFT_HOOKS_HOST not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(WEFT_HOOKS_HOST)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_apps.WeftAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "api.middleware.RequestContextMiddleware",
+    "api.middleware.HooksHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's, the Swagger UI and ReDoc assets) from the web process itself,
     # so the docs work without a CDN or a separate file server.
@@ -132,10 +149,31 @@ else:
 WEFT_DEFINITION_CACHE_TTL = env_int("WEFT_DEFINITION_CACHE_TTL", 3600)
 WEFT_ACTIVITY_TYPES_CACHE_TTL = env_int("WEFT_ACTIVITY_TYPES_CACHE_TTL", 86400)
 
+# --- HTTPS and cookies (README "Security") ---------------------------------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Load balancers probe and scrape over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+# Behind a TLS-terminating proxy the request reaches Django as plain HTTP; the proxy's
+# X-Forwarded-Proto says whether the client used HTTPS. Trusted only with trusted proxies.
+if env_bool("SECURE_PROXY_SSL_HEADER", env_int("WEFT_TRUSTED_PROXIES", 0) > 0):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # --- Auth and API ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# How many reverse proxies in front of the web process append to X-Forwarded-For. 0: the
+# socket's address is the client (X-Forwarded-For is ignored); see README "Security".
+WEFT_TRUSTED_PROXIES = env_int("WEFT_TRUSTED_PROXIES", 0)
 
 # Request bodies above this are refused with 413 before they are parsed.
 WEFT_MAX_REQUEST_BYTES = env_int("WEFT_MAX_REQUEST_BYTES", 1_048_576)
@@ -156,6 +194,9 @@ REST_FRAMEWORK = {
         "api.throttling.AnonymousThrottle",
         "api.throttling.UserThrottle",
     ],
+    # Throttles identify clients with api.throttling.client_address (WEFT_TRUSTED_PROXIES);
+    # DRF's own setting is kept in step for anything else that reads it.
+    "NUM_PROXIES": WEFT_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("WEFT_THROTTLE_ANON", "60/min"),
         "user": env_str("WEFT_THROTTLE_USER", "1200/min"),
@@ -214,7 +255,6 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")  # json | console
 LOGGING_CONFIG = None  # configured by config.logs so structlog and stdlib share one pipeline
 # What masks secret-looking keys in values shown to operators (the admin), as in the logs.
-WEFT_SECRET_MASKER = "config.logs.mask_secrets"  # noqa: S105 (a dotted path, not a secret)
 
 from config.logs import configure_logging  # noqa: E402
 

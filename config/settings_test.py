@@ -10,6 +10,8 @@ os.environ.setdefault("WEFT_CACHE_PREFIX", "weft-test")
 os.environ.setdefault("WEFT_THROTTLE_USER", "100000/min")
 os.environ.setdefault("WEFT_THROTTLE_ANON", "100000/min")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The test client speaks plain HTTP; tests of the production profile run their own process.
+os.environ.setdefault("WEFT_PROFILE", "development")
 os.environ.setdefault("WEFT_ACTIVITY_MODULES", "tests.support.activities")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 

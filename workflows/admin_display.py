@@ -2,40 +2,34 @@
 compact times. One place, so every admin page masks the same way."""
 
 import json
-from functools import cache
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.module_loading import import_string
+
+from runtime.engine.masking import mask_secrets
 
 
-@cache
-def _masker():
-    # The masking the logs use (secret-looking keys, at any depth), named by a setting so that
-    # this app does not import the project's config package and a new policy is one change.
-    return import_string(settings.WEFT_SECRET_MASKER)
+def masked(value, secret_names=()):
+    """Secrets masked by the one rule storage, API and logs use; `secret_names` adds the
+    names a definition marks secret (sealed columns read back in clear in memory)."""
+    return mask_secrets(value, frozenset(secret_names)) if secret_names else mask_secrets(value)
 
 
-def masked(value):
-    return _masker()(value)
-
-
-def pretty_json(value, *, mask: bool = True) -> str:
+def pretty_json(value, *, mask: bool = True, secret_names=()) -> str:
     if value is None:
         return format_html("<span class='quiet'>{}</span>", "none")
-    shown = masked(value) if mask else value
+    shown = masked(value, secret_names) if mask else value
     return format_html("<pre class='weft-json'>{}</pre>",
                        json.dumps(shown, indent=2, default=str, ensure_ascii=False))
 
 
-def json_text(value) -> str:
+def json_text(value, secret_names=()) -> str:
     """Masked JSON as text for templates (they escape it)."""
     if value is None:
         return ""
-    return json.dumps(masked(value), indent=2, default=str, ensure_ascii=False)
+    return json.dumps(masked(value, secret_names), indent=2, default=str, ensure_ascii=False)
 
 
 def short_id(value) -> str:

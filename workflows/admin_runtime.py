@@ -73,6 +73,11 @@ def _bulk_action(service, verb: str, description: str):
     return action
 
 
+def _secret_names(instance: WorkflowInstance) -> frozenset[str]:
+    """Names the instance's definition marks secret (listed in its engine state)."""
+    return frozenset((instance.state or {}).get("secret_names") or ())
+
+
 @admin.register(WorkflowInstance)
 class WorkflowInstanceAdmin(ReadOnlyAdmin):
     change_form_template = "admin/workflows/workflowinstance/console.html"
@@ -134,19 +139,19 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Input")
     def pretty_input(self, obj):
-        return pretty_json(obj.input)
+        return pretty_json(obj.input, secret_names=_secret_names(obj))
 
     @admin.display(description="Output")
     def pretty_output(self, obj):
-        return pretty_json(obj.output)
+        return pretty_json(obj.output, secret_names=_secret_names(obj))
 
     @admin.display(description="Variables")
     def pretty_variables(self, obj):
-        return pretty_json(obj.variables)
+        return pretty_json(obj.variables, secret_names=_secret_names(obj))
 
     @admin.display(description="HTTP response")
     def pretty_http_response(self, obj):
-        return pretty_json(obj.http_response)
+        return pretty_json(obj.http_response, secret_names=_secret_names(obj))
 
     # -- the console page --
 
@@ -168,6 +173,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
 
     def _console_context(self, request, instance: WorkflowInstance) -> dict:
         now = timezone.now()
+        secrets = _secret_names(instance)
         waiting = instance_waiting_on(instance=instance)
         bookmarks = list(Bookmark.objects.filter(instance=instance).order_by("created_at"))
         may_operate = admin_may_operate(request.user, instance.tenant)
@@ -191,8 +197,9 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
             "role": "superuser" if request.user.is_superuser
             else admin_role(request.user, instance.tenant),
             "executions": [
-                {"record": e, "input": json_text(e.input), "output": json_text(e.output),
-                 "error": e.error if isinstance(e.error, str) else json_text(e.error)}
+                {"record": e, "input": json_text(e.input, secrets),
+                 "output": json_text(e.output, secrets),
+                 "error": e.error if isinstance(e.error, str) else json_text(e.error, secrets)}
                 for e in executions],
             "executions_truncated": len(executions) == EXECUTIONS_SHOWN,
             "incidents": list(Incident.objects.filter(instance=instance)

@@ -1,11 +1,10 @@
 """`ANY /hooks/{tenant}/{path}`: HTTP-endpoint triggers and waits (outside /api/v1/)."""
 
-import json
-
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from api.errors import error_body
+from api.hook_responses import hook_response, protect
 from api.throttling import HookThrottle
 from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, WeftError
 from workflows.services.hooks import HookRequest, MethodNotAllowed, hook_handle
@@ -17,6 +16,10 @@ _SKIPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 
 @csrf_exempt
 def hook(request, tenant: str, path: str = "") -> HttpResponse:
+    return protect(_answer(request, tenant, path))
+
+
+def _answer(request, tenant: str, path: str) -> HttpResponse:
     throttle = HookThrottle(tenant)
     if not throttle.allow_request(request, None):
         wait = max(1, int(throttle.wait() or 1))
@@ -39,12 +42,11 @@ def hook(request, tenant: str, path: str = "") -> HttpResponse:
     except WeftError as exc:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         return JsonResponse(error_body(exc.code, exc.message, exc.details), status=status)
-    if isinstance(answer.body, str):
-        response = HttpResponse(answer.body, status=answer.status,
-                                content_type="text/plain; charset=utf-8")
-    else:
-        response = HttpResponse(json.dumps(answer.body), status=answer.status,
-                                content_type="application/json")
-    for name, value in (answer.headers or {}).items():
-        response[str(name)] = str(value)
-    return response
+    if answer.status == 202 and isinstance(answer.body, dict) \
+            and answer.body.get("status") == "faulted":
+        # The workflow failed before it answered: say so (the incident is on the instance,
+        # for its operators; the caller only learns that it failed).
+        return JsonResponse(error_body(
+            "workflow_faulted", "The workflow failed before it answered; an operator can "
+            "see why on the instance.", {"id": answer.body.get("id")}), status=502)
+    return hook_response(status=answer.status, body=answer.body, headers=answer.headers)

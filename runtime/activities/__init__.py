@@ -64,12 +64,17 @@ def default_registry() -> ActivityRegistry:
 
 
 def activity(type_name: str, *, retry: dict | None = None, timeout: float | None = None,
-             description: str | None = None, registry: ActivityRegistry | None = None):
+             description: str | None = None, secret: list[str] | tuple[str, ...] = (),
+             registry: ActivityRegistry | None = None):
     """Registers a function as the task activity `type_name` (in the default registry).
+
+    `secret` names parameters whose values are secrets: the function receives them as they
+    are, but execution records show `***` and stored task payloads hold them encrypted.
 
     The function is returned unchanged, so it stays callable and testable directly.
     """
     return _register_function(type_name, retry=retry, timeout=timeout, description=description,
+                              secret=secret,
                               registry=registry if registry is not None else default_registry())
 
 

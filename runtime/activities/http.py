@@ -37,6 +37,12 @@ class HttpEndpoint(Activity):
         path = raw.get("path")
         if isinstance(path, str) and not path.strip("/"):
             cx.problem(f"{node_path}.path", "must not be empty")
+        if isinstance(path, str):
+            names = route_parameter_names(path)
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                cx.problem(f"{node_path}.path",
+                           f"route parameter names must be unique; repeated: {', '.join(repeated)}")
 
     def trigger_properties(self, node) -> dict:
         return {"path": normalise_path(node.literals["path"]),
@@ -48,6 +54,12 @@ class HttpEndpoint(Activity):
         methods = [m.upper() for m in ctx.props["methods"]]
         ctx.bookmark(kind="http", name=path, data={"path": path, "methods": methods,
                                                    "authorize": bool(ctx.props["authorize"])})
+
+
+def route_parameter_names(path: str) -> list[str]:
+    """The `{name}` segments of a route, in order."""
+    return [segment[1:-1] for segment in path.strip("/").split("/")
+            if len(segment) > 2 and segment.startswith("{") and segment.endswith("}")]
 
 
 def normalise_path(path: str) -> str:

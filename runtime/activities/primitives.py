@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runtime.engine.activity import Activity, PropertySpec
+from runtime.engine.masking import MASK, is_secret_key
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -30,7 +31,8 @@ class SetVariable(Activity):
         props = ctx.props
         value = props["value"]
         ctx.call.state["variables"][props["variable"]] = value
-        ctx.complete(value)
+        # A secret kept under a secret name is read by that name; `result` never copies it.
+        ctx.complete(MASK if is_secret_key(props["variable"]) else value)
 
 
 class SetOutput(Activity):
@@ -47,7 +49,7 @@ class SetOutput(Activity):
 
     def execute(self, ctx) -> None:
         ctx.set_output(ctx.props["output"], ctx.props["value"])
-        ctx.complete(ctx.props["value"])
+        ctx.complete(MASK if is_secret_key(ctx.props["output"]) else ctx.props["value"])
 
 
 class WriteLine(Activity):

@@ -16,6 +16,7 @@ from runtime.engine.api import (
     fail_task,
     resume_bookmark,
     retry,
+    secret_names,
     start_state,
     validate_input,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "resume_bookmark",
     "retry",
     "retry_delay",
+    "secret_names",
     "should_retry",
     "start_state",
     "validate_definition",

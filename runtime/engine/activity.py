@@ -58,6 +58,9 @@ class Activity:
     description: str = ""
     properties: tuple[PropertySpec, ...] = ()
     outcomes: tuple[str, ...] = ("done",)
+    # Property or parameter names whose values are secrets: masked in execution records,
+    # encrypted in stored state and task payloads (see runtime.engine.masking).
+    secret_params: tuple[str, ...] = ()
     # Outcomes taken when an incident is skipped under the `continue` strategy.
     fallback_outcomes: tuple[str, ...] = ("done",)
     # Outcomes that mean "this did not work". Taking one that the parent does not route

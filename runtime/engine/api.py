@@ -11,6 +11,15 @@ STATE_FORMAT = 1
 DEFAULT_MAX_STEPS = 10_000
 
 
+def secret_names(plan) -> frozenset[str]:
+    """Names marked secret in this plan: its secret inputs and its activities' secret
+    parameters. Stored state lists them (`secret_names`) so that storage encrypts them."""
+    names = {decl.name for decl in plan.inputs if decl.secret}
+    for node in plan.nodes.values():
+        names.update(node.activity.secret_params)
+    return frozenset(names)
+
+
 def validate_input(plan, raw_input) -> tuple[dict, list[Problem]]:
     """(clean input, problems): declared inputs checked, defaults applied, extras kept."""
     if raw_input is None:
@@ -54,7 +63,8 @@ def start_state(plan, *, instance_id: str, input: dict | None, correlation_id: s
     for decl in plan.inputs:
         if clean.get(decl.name) is None and decl.has_default:
             clean[decl.name] = clone(decl.default)
-    return {
+    extra = {"secret_names": sorted(names)} if (names := secret_names(plan)) else {}
+    return {**extra,
         "format": STATE_FORMAT,
         "instance_id": str(instance_id),
         "definition_id": plan.definition_id,

@@ -197,10 +197,17 @@ class _Compiler:
             if not isinstance(description, str):
                 self.problem(f"{path}.description", "must be a string")
                 ok = False
+            secret = item.get("secret", False)
+            if not isinstance(secret, bool):
+                self.problem(f"{path}.secret", "must be true or false")
+                ok = False
+            elif secret and key != "inputs":
+                self.problem(f"{path}.secret", "only inputs can be marked secret")
+                ok = False
             if ok:
                 out.append(
                     Declaration(name, type_name, required, copy.deepcopy(default), has_default,
-                                description)
+                                description, secret)
                 )
         return tuple(out)
 

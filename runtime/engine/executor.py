@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from runtime.engine.context import DONE, ActivityContext, ActivityError
 from runtime.engine.expressions import ExpressionEvaluationError
+from runtime.engine.masking import mask_secrets
 from runtime.engine.results import TERMINAL, EngineResult
 from runtime.engine.task_requests import DEFAULT_RETRY_POLICY, TaskRequest
 from runtime.engine.values import json_safe
@@ -37,6 +38,13 @@ def _state_value(name: str, value, source):
         return json_safe(value)
     except ValueError as exc:
         raise ActivityError(f"{name}: {exc}", code="invalid_value", expression=source) from exc
+
+
+def recorded_input(node, props):
+    """What an execution record keeps of an activity's input: its secret parameters masked
+    (the activity itself receives them in clear)."""
+    secret = node.activity.secret_params
+    return mask_secrets(props, secret) if secret and props is not None else props
 
 
 class EngineCall:
@@ -106,7 +114,7 @@ class EngineCall:
                 "type": node.type,
                 "status": frame.get("status", "running"),
                 "attempt": frame.get("attempt", 1),
-                "input": frame.get("input"),
+                "input": recorded_input(node, frame.get("input")),
                 "output": None,
                 "outcome": None,
                 "error": None,
@@ -156,7 +164,7 @@ class EngineCall:
                 names = self.names_for(frame)
                 for name, evaluate, source in node.dynamic:
                     props[name] = _state_value(name, evaluate(names), source)
-            record["input"] = props
+            record["input"] = recorded_input(node, props)
             trigger = self.state.get("trigger")
             if trigger is not None and node.is_trigger and trigger["activity_id"] == node.id:
                 # The stimulus that started the instance is this activity's own completion.
@@ -351,6 +359,7 @@ class EngineCall:
             queue=self.plan.options["queue"],
             correlation_id=state["correlation_id"],
             idempotency_key=f"{state['instance_id']}:{key}",
+            secret_names=tuple(node.activity.secret_params),
         )
         state["tasks"][key] = {"frame": frame["id"], "activity_id": node.id}
         self.tasks.append(request)

@@ -22,11 +22,14 @@ class Declaration:
     default: Any = None
     has_default: bool = False
     description: str = ""
+    secret: bool = False
 
     def as_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "required": self.required}
         if self.has_default:
             out["default"] = self.default
+        if self.secret:
+            out["secret"] = True
         if self.description:
             out["description"] = self.description
         return out

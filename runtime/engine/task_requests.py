@@ -116,6 +116,8 @@ class TaskRequest:
     correlation_id: str | None = None
     # Stable across retries of one task, so that a charged card is not charged twice.
     idempotency_key: str = ""
+    # The activity's secret parameters: storage encrypts them in the step's payload.
+    secret_names: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -61,7 +61,8 @@ class FunctionActivity(Activity):
     kind = "task"
 
     def __init__(self, type_name: str, fn, *, retry: dict | None = None,
-                 timeout: float | None = None, description: str | None = None):
+                 timeout: float | None = None, description: str | None = None,
+                 secret: tuple[str, ...] = ()):
         self.type_name = type_name
         self.fn = fn
         self.default_retry = merged_retry_policy(retry)
@@ -70,6 +71,11 @@ class FunctionActivity(Activity):
         self.wants_context = False
         self.accepts_extra = False
         self.parameters = self._parameters(fn)
+        known = {spec.name for spec in self.parameters}
+        unknown = [name for name in secret if name not in known and not self.accepts_extra]
+        if unknown:
+            raise RegistryError(f"{type_name}: secret names no parameter: {', '.join(unknown)}")
+        self.secret_params = tuple(secret)
         self.properties = (
             PropertySpec("input", "object", per_key=True,
                          description="the function's keyword arguments by name"),
@@ -156,9 +162,13 @@ class FunctionActivity(Activity):
 
 
 def activity(type_name: str, *, retry: dict | None = None, timeout: float | None = None,
-             description: str | None = None, registry: ActivityRegistry):
+             description: str | None = None, secret: list[str] | tuple[str, ...] = (),
+             registry: ActivityRegistry):
     """Registers a function as the task activity `type_name` in `registry`. User code uses
     `runtime.activity`, which registers in the process-wide registry of `runtime.activities`.
+
+    `secret` names parameters whose values are secrets: the function receives them as they
+    are, but execution records show `***` and stored task payloads hold them encrypted.
 
     The function is returned unchanged, so it stays callable and testable directly.
     """
@@ -171,10 +181,12 @@ def activity(type_name: str, *, retry: dict | None = None, timeout: float | None
             raise RegistryError(f"{type_name}: retry.{key}: {message}")
     if timeout is not None and (isinstance(timeout, bool) or timeout <= 0):
         raise RegistryError(f"{type_name}: timeout must be a positive number of seconds")
+    if isinstance(secret, str) or not all(isinstance(name, str) for name in secret):
+        raise RegistryError(f"{type_name}: secret must be a list of parameter names")
 
     def decorate(fn):
         registry.register(FunctionActivity(type_name, fn, retry=retry, timeout=timeout,
-                                         description=description))
+                                         description=description, secret=tuple(secret)))
         fn.activity_type = type_name
         return fn
 

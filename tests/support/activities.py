@@ -65,3 +65,11 @@ def poison(*, flag_file: str) -> dict:
     if os.path.exists(flag_file):
         os._exit(13)
     return {"survived": True}
+
+
+@activity("test.charge", secret=["card_number"])
+def charge(*, card_number: str, amount: float) -> dict:
+    """A payment-like call: its card number is a secret parameter. Returns a receipt token
+    (a secret by its name) that later steps use."""
+    return {"charged": amount, "last4": card_number[-4:],
+            "receipt_token": f"rcpt-{card_number[-4:]}-CONFIDENTIAL"}

@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from workflows.models.definitions import WorkflowDefinition
 from workflows.models.tenancy import Tenant
+from workflows.sealed_fields import MaskedJSONField, MaskedTextField, SealedJSONField
 
 
 class InstanceStatus(models.TextChoices):
@@ -34,10 +35,11 @@ class WorkflowInstance(models.Model):
     status = models.CharField(max_length=16, choices=InstanceStatus.choices,
                               default=InstanceStatus.PENDING)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
-    input = models.JSONField(default=dict, blank=True)
-    output = models.JSONField(default=dict, blank=True)
-    variables = models.JSONField(default=dict, blank=True)
-    state = models.JSONField(default=dict, blank=True, help_text="The engine's state.")
+    # Secrets: see workflows.sealed_fields (sealed when read back, masked when only shown).
+    input = MaskedJSONField(default=dict, blank=True)
+    output = SealedJSONField(default=dict, blank=True)
+    variables = SealedJSONField(default=dict, blank=True)
+    state = SealedJSONField(default=dict, blank=True, help_text="The engine's state.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="children")
     parent_bookmark_key = models.CharField(
@@ -54,7 +56,7 @@ class WorkflowInstance(models.Model):
                                          "when done in the admin.")
     held_at = models.DateTimeField(null=True, blank=True)
     # What WriteHttpResponse answered, for the HTTP request that started or resumed it.
-    http_response = models.JSONField(null=True, blank=True)
+    http_response = SealedJSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -80,12 +82,12 @@ class ActivityExecution(models.Model):
     activity_type = models.CharField(max_length=100)
     status = models.CharField(max_length=16)
     attempt = models.PositiveIntegerField(default=1)
-    input = models.JSONField(null=True, blank=True)
-    output = models.JSONField(null=True, blank=True)
+    input = MaskedJSONField(null=True, blank=True)
+    output = MaskedJSONField(null=True, blank=True)
     outcome = models.CharField(max_length=100, null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
+    error = MaskedJSONField(null=True, blank=True)
     # The Python traceback of a failed user activity (the last attempt), for operators.
-    traceback = models.TextField(blank=True, default="")
+    traceback = MaskedTextField(blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -106,8 +108,8 @@ class JournalEntry(models.Model):
     event = models.CharField(max_length=32)
     activity_id = models.CharField(max_length=100, blank=True, default="")
     activity_type = models.CharField(max_length=100, blank=True, default="")
-    message = models.TextField(blank=True, default="")
-    data = models.JSONField(null=True, blank=True)
+    message = MaskedTextField(blank=True, default="")
+    data = MaskedJSONField(null=True, blank=True)
     timestamp = models.DateTimeField()
 
     class Meta:
@@ -135,7 +137,7 @@ class Bookmark(models.Model):
     name = models.CharField(max_length=300)
     hash = models.CharField(max_length=64, help_text="sha256 of name and correlation id.")
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    data = SealedJSONField(default=dict, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -160,8 +162,8 @@ class Incident(models.Model):
     activity_id = models.CharField(max_length=100, blank=True, default="")
     activity_type = models.CharField(max_length=100, blank=True, default="")
     code = models.CharField(max_length=64)
-    message = models.TextField()
-    data = models.JSONField(default=dict, blank=True)
+    message = MaskedTextField()
+    data = MaskedJSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

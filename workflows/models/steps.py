@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from workflows.models.instances import WorkflowInstance
 from workflows.models.tenancy import Tenant
+from workflows.sealed_fields import MaskedJSONField, SealedJSONField
 
 
 class StepKind(models.TextChoices):
@@ -40,7 +41,7 @@ class Step(models.Model):
                               default=StepStatus.PENDING)
     queue = models.CharField(max_length=80, default="default")
     task_key = models.CharField(max_length=64, null=True, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
+    payload = SealedJSONField(default=dict, blank=True)  # secrets encrypted at rest
     attempt = models.PositiveIntegerField(default=1)
     run_after = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
@@ -50,7 +51,7 @@ class Step(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
+    error = MaskedJSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from django.db import models
 from workflows.models.definitions import WorkflowDefinition
 from workflows.models.instances import WorkflowInstance
 from workflows.models.tenancy import Tenant
+from workflows.sealed_fields import SealedJSONField
 
 
 class TriggerType(models.TextChoices):
@@ -72,7 +73,7 @@ class RetainedEvent(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=300)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
-    payload = models.JSONField(null=True, blank=True)
+    payload = SealedJSONField(null=True, blank=True)  # secrets encrypted at rest
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 

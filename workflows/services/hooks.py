@@ -10,7 +10,6 @@ The request's correlation id is, in this order: a path parameter named `correlat
 `correlation_id` query parameter, or the only path parameter of the route.
 """
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from workflows.selectors.definitions import definition_get_published
 from workflows.services.inline import InlineRunner
 from workflows.services.instances import instance_create, instance_lock
 from workflows.services.tenancy import token_hash
-from workflows.text import find_nul, nul_message
+from workflows.text import find_unstorable, loads_json
 
 
 class MethodNotAllowed(WeftError):
@@ -64,9 +63,16 @@ class HookAnswer:
 @lru_cache(maxsize=1024)
 def _route(pattern: str) -> re.Pattern:
     parts = []
+    seen = set()
     for segment in pattern.split("/"):
         match = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", segment)
-        parts.append(f"(?P<{match.group(1)}>[^/]+)" if match else re.escape(segment))
+        # A name repeated (saved before validation refused it) matches as its first use only:
+        # one bad route must not break the tenant's other hooks.
+        if match and match.group(1) not in seen:
+            seen.add(match.group(1))
+            parts.append(f"(?P<{match.group(1)}>[^/]+)")
+        else:
+            parts.append("[^/]+" if match else re.escape(segment))
     return re.compile("^" + "/".join(parts) + "$")
 
 
@@ -75,17 +81,18 @@ def _parse_body(request: HookRequest):
         return None
     if "json" in request.content_type:
         try:
-            body = json.loads(request.body)
+            body = loads_json(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"The body is not valid JSON: {exc}",
                                errors=[{"path": "body", "message": str(exc)}],
                                code="malformed_request") from exc
     else:
         body = request.body.decode("utf-8", errors="replace")
-    where = find_nul(body)
-    if where:
-        raise InvalidInput(nul_message(f"body {where}"), code="malformed_request",
-                           errors=[{"path": f"body.{where}", "message": nul_message(where)}])
+    problem = find_unstorable(body)
+    if problem:
+        where, message = problem
+        raise InvalidInput(f"The body is not acceptable: {message}", code="malformed_request",
+                           errors=[{"path": f"body.{where}", "message": message}])
     return body
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import engine
+from runtime.engine.masking import mask_secrets
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.locks import advisory_xact_lock
 from workflows.models import InstanceStatus, StepKind, Tenant, WorkflowInstance
@@ -74,7 +75,8 @@ def instance_create(*, tenant: Tenant, published: PublishedDefinition, raw_input
     instance = WorkflowInstance(
         tenant=tenant, definition_version_id=published.pk, definition_id=published.definition_id,
         version=published.version, status=status, correlation_id=correlation_id,
-        input=clean_input, parent=parent, parent_bookmark_key=parent_bookmark_key,
+        input=mask_secrets(clean_input, engine.secret_names(plan)),  # shown, never read back
+        parent=parent, parent_bookmark_key=parent_bookmark_key,
     )
     instance.state = engine.start_state(
         plan, instance_id=str(instance.id), input=clean_input, correlation_id=correlation_id,

@@ -19,6 +19,7 @@ from .limits import (
     MAX_RESULT_WEIGHT,
     MAX_STRING_LENGTH,
     LimitExceeded,
+    charge_current,
     check_clock,
 )
 
@@ -80,6 +81,20 @@ def weigh(value: Any, limit: int = MAX_RESULT_WEIGHT) -> int:
 def check_weight(value: Any) -> Any:
     if type(value) not in SCALAR_TYPES:
         weigh(value)
+    return value
+
+
+def charge_built(value: Any) -> Any:
+    """Count a newly built value against the evaluation's allocation budget; returns it.
+
+    Strings count their length; collections their weight (a single intermediate value is
+    bounded like a result). Scalars are free.
+    """
+    kind = type(value)
+    if kind is str:
+        charge_current(len(value))
+    elif kind not in SCALAR_TYPES:
+        charge_current(weigh(value))
     return value
 
 

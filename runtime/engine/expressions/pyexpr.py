@@ -63,6 +63,7 @@ from .guards import (
     BINARY_OPERATORS,
     SAFE_FUNCTIONS,
     attributes_for,
+    charge_built,
     check_size,
     is_forbidden_attribute,
     methods_for,
@@ -200,6 +201,10 @@ class ExpressionChecker:
         # Comprehension iterables whose items are unpacked into a tuple of loop variables,
         # with the shape of that tuple (see ``UnpackShape``).
         self.unpack_shapes: dict[ast.expr, UnpackShape] = {}
+        # Comprehension element expressions: each value they produce is charged to the
+        # evaluation's allocation budget as it is built, so a comprehension stops early
+        # instead of building its whole list before the result is weighed.
+        self.element_nodes: set[ast.expr] = set()
 
     def check(self) -> ast.expr:
         """The checked expression node; raises ``ExpressionSyntaxError``."""
@@ -354,8 +359,10 @@ class ExpressionChecker:
         if isinstance(node, ast.DictComp):
             self._visit(node.key, local)
             self._visit(node.value, local)
+            self.element_nodes.update((node.key, node.value))
         else:
             self._visit(node.elt, local)
+            self.element_nodes.add(node.elt)
 
     _check_GeneratorExp = _check_ListComp
     _check_DictComp = _check_ListComp
@@ -572,23 +579,27 @@ class BudgetedEvaluator(WeftEvaluator):
         super().__init__(allowed_names)
         self.budget: Budget | None = None
         self.unpack_shapes: dict[ast.expr, UnpackShape] | None = None
+        self.element_nodes: frozenset[ast.expr] = frozenset()
         self._countdown = _CLOCK_EVERY_NODES
 
     def run_with(
         self,
         budget: Budget,
         unpack_shapes: dict[ast.expr, UnpackShape] | None,
+        element_nodes: frozenset[ast.expr],
         source: str,
         tree: ast.expr,
         names: Names,
     ) -> Any:
         self.budget = budget
         self.unpack_shapes = unpack_shapes
+        self.element_nodes = element_nodes
         self._countdown = _CLOCK_EVERY_NODES
         try:
             return self.run(source, tree, names)
         finally:
             self.budget = self.unpack_shapes = None
+            self.element_nodes = frozenset()
 
     def _eval(self, node: ast.AST) -> Any:
         self._countdown -= 1
@@ -597,6 +608,8 @@ class BudgetedEvaluator(WeftEvaluator):
             if self.budget is not None:
                 self.budget.check_clock()
         result = super()._eval(node)
+        if node in self.element_nodes and self.budget is not None:
+            charge_built(result)
         if self.unpack_shapes is not None and node in self.unpack_shapes:
             return _unpacked_items(result, self.unpack_shapes[node])
         return result
@@ -638,6 +651,7 @@ class Program:
     __slots__ = (
         "allowed_names",
         "builds_values",
+        "element_nodes",
         "needs_budget",
         "run",
         "source",
@@ -653,6 +667,7 @@ class Program:
         self.needs_budget = checker.needs_budget
         self.builds_values = checker.builds_values
         self.unpack_shapes = checker.unpack_shapes or None
+        self.element_nodes = frozenset(checker.element_nodes)
         self.run: Callable[[Names, Budget | None], Any] = (
             _fast_path(self.tree) or self._run_simpleeval
         )
@@ -661,7 +676,7 @@ class Program:
         if budget is None:
             return _plain_evaluator(self.allowed_names).run(self.source, self.tree, names)
         return _budgeted_evaluator(self.allowed_names).run_with(
-            budget, self.unpack_shapes, self.source, self.tree, names
+            budget, self.unpack_shapes, self.element_nodes, self.source, self.tree, names
         )
 
 

@@ -10,9 +10,10 @@ a name not passed in) render as an empty string and may be chained: ``{{ input.a
 
 from __future__ import annotations
 
+import functools
 import json
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jinja2 import nodes
@@ -29,6 +30,7 @@ from .guards import (
     DICT_METHODS,
     STR_METHODS,
     attributes_for,
+    charge_built,
     check_size,
     check_weight,
     is_forbidden_attribute,
@@ -41,7 +43,13 @@ from .guards import (
     str_replace,
     weigh,
 )
-from .limits import MAX_STRING_LENGTH, MAX_TEMPLATE_LENGTH, LimitExceeded, tick_current
+from .limits import (
+    MAX_STRING_LENGTH,
+    MAX_TEMPLATE_LENGTH,
+    LimitExceeded,
+    charge_current,
+    tick_current,
+)
 
 _PLAIN_FILTERS = [
     "abs",
@@ -105,9 +113,50 @@ def guard_loop(iterable: Any) -> Iterator[Any]:
 
 def guard_concat(*values: Any) -> str:
     pieces = [safe_str(value) if not isinstance(value, Undefined) else "" for value in values]
-    if sum(map(len, pieces)) > MAX_STRING_LENGTH:
+    total = sum(map(len, pieces))
+    if total > MAX_STRING_LENGTH:
         raise LimitExceeded(f"string longer than {MAX_STRING_LENGTH} characters")
+    charge_current(total)
     return "".join(pieces)
+
+
+def guard_output(value: Any) -> str:
+    """Every ``{{ ... }}`` and piece of template text goes through this, including output
+    captured by ``{% set %}``, ``{% filter %}``, macro and call blocks, which the final
+    output length check never sees: their total is charged to the render's budget."""
+    if isinstance(value, Undefined):
+        return ""
+    text = value if type(value) is str else safe_str(check_weight(value))
+    charge_current(len(text))
+    return text
+
+
+def _guard_iteration(iterator: Iterator[Any]) -> Iterator[Any]:
+    for item in iterator:
+        tick_current()
+        yield item
+
+
+# Filters that return (part of) a value they were given rather than building a new one.
+_SELECTING_FILTERS = frozenset({"attr", "d", "default", "first", "last", "max", "min"})
+
+
+def _budgeted(func: Callable[..., Any], *, charges: bool) -> Callable[..., Any]:
+    """A filter or test that spends the render's budget: one tick per call, one tick per item
+    of a lazy result (``map``, ``select``...), and, for filters that build values, the weight
+    of what they built. Jinja calls filters directly (not through ``call``), and filters call
+    other filters by name (``map('center', ...)``), so wrapping them here covers both."""
+
+    @functools.wraps(func)  # keeps Jinja's pass_context/pass_environment marker
+    def call(*args: Any, **kwargs: Any) -> Any:
+        tick_current()
+        result = func(*args, **kwargs)
+        if isinstance(result, Iterator):
+            return _guard_iteration(result)
+        check_size(result)
+        return charge_built(result) if charges else result
+
+    return call
 
 
 def _finalize(value: Any) -> Any:
@@ -156,6 +205,14 @@ class _LoopGuards(NodeTransformer):
         )
         return node
 
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [
+            nodes.Call(nodes.ImportedName(f"{__name__}.guard_output"), [child], [], None, None)
+            for child in node.nodes
+        ]
+        return node
+
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
         return nodes.Call(
@@ -200,10 +257,19 @@ class WeftSandbox(ImmutableSandboxedEnvironment):
             replace=_replace_filter,
             string=safe_str,
         )
+        self.filters = {
+            name: _budgeted(func, charges=name not in _SELECTING_FILTERS)
+            for name, func in self.filters.items()
+        }
+        self.tests = {name: _budgeted(func, charges=False) for name, func in self.tests.items()}
         self.binop_table = {**self.binop_table, **BINARY_OPERATORS}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        return BINARY_OPERATORS[operator](left, right)
+        result = BINARY_OPERATORS[operator](left, right)
+        if isinstance(result, (str, list, tuple)):
+            # Elements of a new list or tuple are references to values already counted.
+            charge_current(len(result))
+        return result
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if is_forbidden_attribute(attribute):

@@ -1,0 +1,1 @@
+from tests.integration.execution.conftest import operator, publish  # noqa: F401
