@@ -14,11 +14,15 @@ class IncidentSerializer(serializers.ModelSerializer):
 class InstanceSerializer(serializers.ModelSerializer):
     incidents = IncidentSerializer(many=True, read_only=True)
     parent_id = serializers.UUIDField(read_only=True, allow_null=True)
+    held = serializers.BooleanField(
+        read_only=True,
+        help_text="An operator suspended it: nothing runs until `resume/`. (A `suspended` "
+                  "instance that is not held is waiting on its bookmarks.)")
 
     class Meta:
         model = WorkflowInstance
         fields = ["id", "definition_id", "version", "status", "correlation_id", "input", "output",
-                  "variables", "incidents", "parent_id", "created_at", "updated_at",
+                  "variables", "incidents", "parent_id", "held", "created_at", "updated_at",
                   "finished_at"]
 
 

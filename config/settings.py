@@ -36,12 +36,15 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "workflows",
     "api",
+    "studio",
     "examples",
 ]
 
 MIDDLEWARE = [
     "api.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from the web process itself (gunicorn in production, no CDN needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -187,6 +190,18 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Without `collectstatic`, WhiteNoise finds files in the apps' static/ folders (make run, tests);
+# after it, production serves the collected copies with far-future cache headers for hashed names.
+WHITENOISE_USE_FINDERS = env_bool("WEFT_STATIC_FROM_APPS", True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Studio and sign-in ---------------------------------------------------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/studio/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

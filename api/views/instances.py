@@ -40,6 +40,17 @@ def _datetime_param(request: Request, name: str):
     return value
 
 
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number.",
+                           errors=[{"path": name, "message": "Expected an integer."}]) from None
+
+
 class DefinitionExecuteView(TenantAPIView):
     required_role = Role.OPERATOR
 
@@ -76,7 +87,7 @@ class InstanceListView(TenantAPIView):
         summary="List instances, newest first",
         parameters=[
             OpenApiParameter("definition_id", str), OpenApiParameter("status", str),
-            OpenApiParameter("correlation_id", str),
+            OpenApiParameter("version", int), OpenApiParameter("correlation_id", str),
             OpenApiParameter("created_after", str, description="ISO-8601"),
             OpenApiParameter("created_before", str, description="ISO-8601"),
         ],
@@ -89,6 +100,7 @@ class InstanceListView(TenantAPIView):
             status=params.get("status"), correlation_id=params.get("correlation_id"),
             created_after=_datetime_param(request, "created_after"),
             created_before=_datetime_param(request, "created_before"),
+            version=_int_param(request, "version"),
         )
         return paginated_response(self, request, queryset, InstanceSerializer)
 
