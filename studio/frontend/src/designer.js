@@ -90,7 +90,7 @@ export async function renderDesigner(ctx, main, definitionId) {
   const palette = h("aside", { class: "palette", "aria-label": "Activity palette" });
   const canvas = h("div", { class: "canvas designer-canvas", id: "designer-canvas", tabindex: "0",
     role: "application", "aria-label": "Workflow canvas: Delete removes the selected activity" });
-  const minimap = h("div", { class: "minimap", "aria-hidden": "true" });
+  const minimap = h("div", { class: "minimap", id: "designer-minimap", "aria-hidden": "true" });
   const jsonText = h("textarea", { id: "json-editor", class: "code", spellcheck: "false",
     "aria-label": "Definition JSON", rows: 30, readonly: readOnly });
   const jsonError = h("p", { class: "field-error", id: "json-error", role: "alert" });
@@ -280,14 +280,17 @@ export async function renderDesigner(ctx, main, definitionId) {
   }
 
   function markProblems() {
+    const invalid = new Set();
+    for (const p of problems) {
+      const owner = ownerOf(p.path);
+      if (owner.activity) invalid.add(owner.activity);
+    }
     if (graph) {
       graph.cy.nodes().removeClass("invalid");
-      for (const p of problems) {
-        const owner = ownerOf(p.path);
-        if (owner.activity) graph.cy.getElementById(owner.activity).addClass("invalid");
-      }
+      for (const id of invalid) graph.cy.getElementById(id).addClass("invalid");
     }
     canvas.dataset.problems = String(problems.length);
+    canvas.dataset.invalidActivities = [...invalid].sort().join(",");
   }
 
   function renderProblems() {
@@ -386,6 +389,19 @@ export async function renderDesigner(ctx, main, definitionId) {
     if (property.type === "string") {
       const input = h("input", { type: "text", value: value ?? "", disabled });
       return [input, (i) => (i.value === "" ? undefined : i.value)];
+    }
+    if (property.type === "any") {
+      // Text as typed; JSON when it reads as an object, array, number, boolean or null.
+      const area = h("textarea", { class: "code", rows: 2, disabled },
+        value === undefined || value === null ? "" : typeof value === "string" ? value : pretty(value));
+      return [area, (a) => {
+        const text = a.value;
+        if (text.trim() === "") return undefined;
+        if (/^\s*([[{]|-?\d|true\s*$|false\s*$|null\s*$)/.test(text)) {
+          try { return JSON.parse(text); } catch { return text; }
+        }
+        return text;
+      }];
     }
     const area = h("textarea", { class: "code", rows: 3, disabled }, value === undefined ? "" : pretty(value));
     return [area, (a) => {
@@ -629,6 +645,7 @@ export async function renderDesigner(ctx, main, definitionId) {
         flash(`Saved (version ${meta.version}).`);
       }
       renderTitle();
+      renderToolbar();
       renderVersions();
       return true;
     } catch (error) {

@@ -174,7 +174,7 @@ export function applyStatuses(cy, statuses) {
 }
 
 // Draws `definition` into `container`. Options: statuses (from statusesFromExecutions),
-// minimap (an element for the navigator), onSelect(activityId|null), layout (false keeps
+// minimap (an element with an id, for the navigator), onSelect(activityId|null), layout (false keeps
 // positions given in `positions`). Returns { cy, relayout(), fit(), destroy() }.
 export function drawDefinition(container, definition, options = {}) {
   const { nodes, edges } = definitionElements(definition);
@@ -212,7 +212,8 @@ export function drawDefinition(container, definition, options = {}) {
   const ready = graph.relayout();
   if (options.minimap) {
     ready.then(() => {
-      navigator = cy.navigator({ container: options.minimap, viewLiveFramerate: 0,
+      // The extension takes a selector (an element would make it open its own panel).
+      navigator = cy.navigator({ container: `#${options.minimap.id}`, viewLiveFramerate: 0,
         thumbnailEventFramerate: 10, rerenderDelay: 200 });
     });
   }
