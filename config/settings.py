@@ -1,5 +1,6 @@
 """Weft settings: everything comes from the environment (see README "Configuration")."""
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -193,6 +194,8 @@ STATIC_ROOT = VAR_DIR / "static"
 # Without `collectstatic`, WhiteNoise finds files in the apps' static/ folders (make run, tests);
 # after it, production serves the collected copies with far-future cache headers for hashed names.
 WHITENOISE_USE_FINDERS = env_bool("WEFT_STATIC_FROM_APPS", True)
+with contextlib.suppress(OSError):  # a read-only image collects its files at build time
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
