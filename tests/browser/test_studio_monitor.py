@@ -251,3 +251,38 @@ def test_suspend_resume_cancel_delete_and_retry_from_the_ui_against_real_workers
     journal = api.get(f"/instances/{flaky['id']}/journal/", limit=500).json()["results"]
     assert [e["event"] for e in journal].count("workflow_retried") == 1
     assert page.problems == []
+
+
+def test_the_admin_draws_definitions_and_instances_the_studio_way(
+        platform, studio_user, new_page):
+    from django.contrib.auth import get_user_model
+
+    from workflows.models import WorkflowDefinition
+
+    editor = studio_user("editor")
+    api = api_of(platform, editor)
+    publish_definition(api, FLAKY | {"definition_id": "quick", "root": {
+        "type": "Flowchart", "id": "main",
+        "activities": [{"id": "one", "type": "WriteLine", "text": "1"},
+                       {"id": "two", "type": "WriteLine", "text": "2"}],
+        "connections": [{"source": "one", "target": "two"}]}})
+    instance = api.post("/definitions/quick/execute/", {}).json()
+    assert instance["status"] == "finished"
+    staff = get_user_model().objects.create_superuser(
+        f"root-{editor.tenant.slug}", password=editor.password)
+    definition = WorkflowDefinition.objects.get(tenant=editor.tenant, definition_id="quick")
+
+    page = new_page()
+    page.goto("/admin/login/")
+    page.get_by_label("Username").fill(staff.username)
+    page.get_by_label("Password").fill(editor.password)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"/admin/workflows/workflowinstance/{instance['id']}/change/")
+    drawing = page.locator("[data-weft-graph]")
+    expect(drawing).to_have_attribute("data-ready", "true")
+    assert shown_statuses(page, "[data-weft-graph]") == {"one": "completed", "two": "completed"}
+    page.goto(f"/admin/workflows/workflowdefinition/{definition.pk}/change/")
+    expect(drawing).to_have_attribute("data-ready", "true")
+    expect(page.get_by_role("heading", name="Workflow drawing")).to_be_visible()
+    staff.delete()
+    assert page.problems == []
