@@ -24,7 +24,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.distributed import drop_database, machine_info, migrate, recreate_database
+from bench.distributed import drop_database, migrate, recreate_database
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -53,7 +53,8 @@ def big_definition(definition_id: str, count: int) -> dict:
             activities.append({"id": f"a{index}", "type": "WriteLine", "text": f"step {index}"})
     for index in range(count - 1):
         if index % 10 == 5:
-            connections.append({"source": f"a{index}", "outcome": "true", "target": f"a{index + 1}"})
+            connections.append({"source": f"a{index}", "outcome": "true",
+                                "target": f"a{index + 1}"})
             if index + 2 < count:
                 connections.append({"source": f"a{index}", "outcome": "false",
                                     "target": f"a{index + 2}"})
@@ -150,19 +151,20 @@ def browser_figures(args, base_url: str) -> dict:
     return figures
 
 
-def markdown(args, figures: dict, machine: dict, started: datetime) -> str:
+def markdown(args, figures: dict, started: datetime) -> str:
     def median(values):
         return f"{statistics.median(values):,.0f} ms"
 
     def spread(values):
-        return f"{min(values):,.0f}–{max(values):,.0f}"
+        return f"{min(values):,.0f} to {max(values):,.0f}"
 
     lines = [
         "## Studio (`python -m bench.studio`)", "",
-        f"Run {started:%Y-%m-%d %H:%M} UTC on this machine ({machine.get('cpus', '?')} CPUs, "
-        "shared with other work while it ran): gunicorn (2 workers) on PostgreSQL, Chromium "
-        f"headless via Playwright; {args.runs} runs each (API calls: {args.runs * 2}).", "",
-        "| measure | median | min–max |", "| --- | --- | --- |",
+        f"Run {started:%Y-%m-%d %H:%M} UTC on this machine (load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs when it ended: shared with other "
+        "work): gunicorn (2 workers) on PostgreSQL, Chromium headless via Playwright; "
+        f"{args.runs} runs each (API calls: {args.runs * 2}).", "",
+        "| measure | median | min to max |", "| --- | --- | --- |",
         f"| ELK layout of a {figures['nodes']:,}-activity Flowchart (designer's `data-layout-ms`)"
         f" | {median(figures['layout_ms'])} | {spread(figures['layout_ms'])} |",
         f"| designer: navigation to a laid-out {figures['nodes']:,}-activity canvas | "
@@ -215,7 +217,7 @@ def main(argv=None) -> None:
 
         server = WebServer(env)
         figures = browser_figures(args, server.url)
-        section = markdown(args, figures, machine_info(args.pg), started)
+        section = markdown(args, figures, started)
         print(section)
         if not args.no_write:
             write_section(section)
