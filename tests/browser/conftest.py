@@ -53,12 +53,14 @@ def browser():
         launched.close()
 
 
-@pytest.fixture(scope="module")
-def platform(e2e_env, web):  # noqa: F811
-    """A real worker and beat next to the module's web server."""
+@pytest.fixture
+def workers(e2e_env, web):  # noqa: F811
+    """A real worker and beat next to the module's web server, for tests that need steps run
+    on workers (and retries swept by beat). Stopped before pytest-django empties the database
+    after the test, as in the end-to-end suite, so the emptying never waits on their locks."""
     processes = [start_worker(e2e_env, "browser-w", concurrency=2), start_beat(e2e_env)]
     try:
-        yield web
+        yield processes
     finally:
         stop_all(processes)
 
@@ -76,10 +78,13 @@ class StudioUser:
 @pytest.fixture
 def studio_user(web, transactional_db):  # noqa: F811
     """`studio_user(role, tenant=None)`: a user in a new (or the given) tenant; cleaned up."""
+    from django.contrib.auth import get_user_model
+
     from workflows.models import Tenant
     from workflows.services.tenancy import tenant_member_ensure
 
     created = []
+    users = []
 
     def make(role: str = "editor", tenant_slug: str | None = None) -> StudioUser:
         slug = tenant_slug or f"br-{uuid.uuid4().hex[:8]}"
@@ -87,11 +92,13 @@ def studio_user(web, transactional_db):  # noqa: F811
         membership = tenant_member_ensure(tenant_slug=slug, username=username, role=role,
                                           password=PASSWORD)
         created.append(membership.tenant_id)
+        users.append(membership.user_id)
         return StudioUser(membership.tenant, username, role)
 
     yield make
     with contextlib.suppress(Exception):
         Tenant.objects.filter(pk__in=created).delete()
+        get_user_model().objects.filter(pk__in=users).delete()
 
 
 @pytest.fixture

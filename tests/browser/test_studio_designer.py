@@ -31,7 +31,7 @@ def add_from_palette(page, activity_type: str) -> None:
 
 
 def test_build_a_workflow_from_nothing_then_save_publish_and_run_it_on_the_canvas(
-        platform, studio_user, new_page):
+        web, studio_user, new_page):
     editor = studio_user("editor")
     page = new_page()
     sign_in(page, editor)
@@ -88,7 +88,7 @@ def test_build_a_workflow_from_nothing_then_save_publish_and_run_it_on_the_canva
     page.get_by_role("button", name="Publish").click()
     expect(page.locator(".badge.published")).to_have_text("published v1")
 
-    api = Api(platform.url, editor.username, editor.password)
+    api = Api(web.url, editor.username, editor.password)
     saved = api.get("/definitions/greeter/").json()
     assert saved["is_published"] and saved["version"] == 1
     assert {(c["source"], c.get("outcome"), c["target"]) for c in saved["root"]["connections"]} \
@@ -103,13 +103,58 @@ def test_build_a_workflow_from_nothing_then_save_publish_and_run_it_on_the_canva
     expect(page.locator("#try-result")).to_contain_text("Hello world")
     statuses = json.loads(page.get_attribute("#designer-canvas", "data-activity-statuses"))
     assert statuses == {"if1": "completed", "setoutput1": "completed"}, statuses
+
+    # A change to a published definition saves a new version; compare the two; retract.
+    page.get_by_label("Activity to edit").select_option("writeline1")
+    page.locator("#prop-writeline1-text").fill("nobody")
+    page.keyboard.press("Control+s")
+    expect(page.locator(".badge.draft")).to_have_text("draft v2")
+    expect(page.locator(".badge.published")).to_have_text("published v1")
+    page.get_by_role("link", name="Compare versions").click()
+    expect(page.locator("#diff-right")).to_have_attribute("data-diff", '{"writeline1":"changed"}')
+    expect(page.get_by_label("v1", exact=True).locator(".del")).to_contain_text("someone else")
+    expect(page.get_by_label("v2", exact=True).locator(".ins")).to_contain_text("nobody")
+    page.get_by_role("link", name="Back to the designer").click()
+    canvas_ready(page)
+    page.get_by_role("button", name="Retract").click()
+    expect(page.locator("#flash")).to_contain_text("Retracted")
+    assert api.get("/definitions/greeter/").json()["published_version"] is None
+    assert page.problems == []
+
+
+def test_definitions_list_searches_duplicates_and_deletes(web, studio_user, new_page):
+    editor = studio_user("editor")
+    api = Api(web.url, editor.username, editor.password)
+    api.post("/definitions/", TWO_STEPS)
+    api.post("/definitions/", {**TWO_STEPS, "definition_id": "other", "name": "Other"})
+    page = new_page()
+    sign_in(page, editor, path="/studio/definitions")
+    rows = page.locator("tr[data-definition]")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Search").fill("two")
+    expect(rows).to_have_count(1)
+    row = page.locator("tr[data-definition=two-steps]")
+    expect(row).to_contain_text("draft v1")
+    row.get_by_role("button", name="Duplicate").click()
+    page.get_by_label("New definition id").fill("two-steps-copy")
+    page.get_by_role("dialog").get_by_role("button", name="Duplicate").click()
+    page.wait_for_url("**/studio/definitions/two-steps-copy")
+    canvas_ready(page)
+    expect(page.get_by_role("heading", name="Two steps (copy)")).to_be_visible()
+    copy = api.get("/definitions/two-steps-copy/").json()
+    assert copy["root"] == TWO_STEPS["root"]
+    page.get_by_role("link", name="Designer").click()
+    page.locator("tr[data-definition=other]").get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.locator("tr[data-definition=other]")).to_have_count(0)
+    assert api.get("/definitions/other/").status_code == 404
     assert page.problems == []
 
 
 def test_json_tab_and_canvas_stay_in_step_with_drag_undo_redo_and_delete(
-        platform, studio_user, new_page):
+        web, studio_user, new_page):
     editor = studio_user("editor")
-    Api(platform.url, editor.username, editor.password).post("/definitions/", TWO_STEPS)
+    Api(web.url, editor.username, editor.password).post("/definitions/", TWO_STEPS)
     page = new_page()
     sign_in(page, editor, path="/studio/definitions/two-steps")
     canvas_ready(page)
@@ -162,14 +207,19 @@ def test_json_tab_and_canvas_stay_in_step_with_drag_undo_redo_and_delete(
     assert [a["id"] for a in body["root"]["activities"]] == ["a", "c", "writeline1"]
     assert body["root"]["connections"] == [], "connections of a deleted activity go with it"
     expect(page.locator(".dirty")).to_have_text("Unsaved changes")
+    # Leaving with unsaved work asks first; staying keeps everything.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("link", name="Monitor").click()
+    assert page.url.endswith("/studio/definitions/two-steps")
+    expect(page.locator(".dirty")).to_have_text("Unsaved changes")
     assert page.problems == []
 
 
 def test_conflicting_saves_by_two_editors_are_shown_and_lose_nothing(
-        platform, studio_user, new_page):
+        web, studio_user, new_page):
     alice = studio_user("editor")
     bob = studio_user("editor", tenant_slug=alice.tenant.slug)
-    api = Api(platform.url, alice.username, alice.password)
+    api = Api(web.url, alice.username, alice.password)
     api.post("/definitions/", TWO_STEPS)
     pages = {}
     for user in (alice, bob):

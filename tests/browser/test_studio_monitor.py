@@ -47,7 +47,7 @@ def shown_statuses(page, selector: str) -> dict:
 
 
 def test_sign_in_tenant_switch_and_the_studio_content_security_policy(
-        platform, studio_user, new_page):
+        web, studio_user, new_page):
     from workflows.services.tenancy import tenant_member_ensure
 
     user = studio_user("editor")
@@ -94,14 +94,14 @@ def test_sign_in_tenant_switch_and_the_studio_content_security_policy(
 
 
 def test_viewer_sees_no_edit_or_action_controls_and_the_server_refuses_them(
-        platform, studio_user, new_page):
+        web, studio_user, new_page):
     editor = studio_user("editor")
     viewer = studio_user("viewer", tenant_slug=editor.tenant.slug)
-    api = api_of(platform, editor)
+    api = api_of(web, editor)
     publish_definition(api, APPROVAL)
-    started = api.post("/definitions/approval/dispatch/", {"correlation_id": "v-1"}).json()
-    wait_until(lambda: api.get(f"/instances/{started['id']}/bookmarks/").json()["results"],
-               timeout=60, what="the instance to wait")
+    # Run in the web process until it waits: this test needs no worker.
+    started = api.post("/definitions/approval/execute/", {"correlation_id": "v-1"}).json()
+    assert started["status"] == "suspended"
 
     page = new_page()
     sign_in(page, viewer)
@@ -142,10 +142,10 @@ def test_viewer_sees_no_edit_or_action_controls_and_the_server_refuses_them(
 
 
 def test_a_waiting_instance_is_explained_in_words_and_resumed_from_the_ui(
-        platform, studio_user, new_page):
+        web, workers, studio_user, new_page):
     operator = studio_user("operator")
     editor = studio_user("editor", tenant_slug=operator.tenant.slug)
-    api = api_of(platform, editor)
+    api = api_of(web, editor)
     publish_definition(api, APPROVAL)
     started = api.post("/definitions/approval/dispatch/", {"correlation_id": "order-7"}).json()
     wait_until(lambda: api.get(f"/instances/{started['id']}/bookmarks/").json()["results"],
@@ -160,6 +160,13 @@ def test_a_waiting_instance_is_explained_in_words_and_resumed_from_the_ui(
     page.locator(".count[data-status=finished]").click()
     expect(row).to_have_count(0)
     page.locator(".count[data-status=suspended]").click()
+    expect(row).to_have_count(1)
+    page.get_by_label("Correlation id").fill("order-8")
+    page.get_by_role("button", name="Apply").click()
+    expect(row).to_have_count(0)
+    expect(page.locator(".count[data-status=suspended] .n")).to_have_text("0")
+    page.get_by_label("Correlation id").fill("order-7")
+    page.get_by_role("button", name="Apply").click()
     expect(row).to_have_count(1)
     row.get_by_role("link").click()
 
@@ -181,8 +188,9 @@ def test_a_waiting_instance_is_explained_in_words_and_resumed_from_the_ui(
     # The workers finish it; the page follows within its 2 s polling.
     expect(page.locator("#instance-status")).to_have_text("finished", timeout=60_000)
     expect(page.get_by_label("Outputs")).to_contain_text('"decision": "approved"')
-    assert shown_statuses(page, graph) == {
-        "hello": "completed", "approve": "completed", "decide": "completed"}
+    expect(page.locator(graph)).to_have_attribute(
+        "data-activity-statuses",
+        '{"hello":"completed","approve":"completed","decide":"completed"}')
     expect(page.locator("#waiting")).to_contain_text("It is not waiting: it is finished.")
     expect(page.locator(".timeline")).to_contain_text("completed decide")
     assert instance_status(api, started["id"]) == "finished"
@@ -197,10 +205,10 @@ def confirm(page, action: str) -> None:
 
 
 def test_suspend_resume_cancel_delete_and_retry_from_the_ui_against_real_workers(
-        platform, studio_user, new_page):
+        web, workers, studio_user, new_page):
     operator = studio_user("operator")
     editor = studio_user("editor", tenant_slug=operator.tenant.slug)
-    api = api_of(platform, editor)
+    api = api_of(web, editor)
     publish_definition(api, APPROVAL)
     publish_definition(api, FLAKY)
     waiting = api.post("/definitions/approval/dispatch/", {"correlation_id": "hold-1"}).json()
@@ -242,7 +250,8 @@ def test_suspend_resume_cancel_delete_and_retry_from_the_ui_against_real_workers
     page.goto(f"/studio/instances/{flaky['id']}")
     expect(status).to_have_text("faulted")
     expect(page.locator("#incidents")).to_contain_text("attempt 4 fails on purpose")
-    assert shown_statuses(page, "#instance-graph") == {"charge": "faulted"}
+    expect(page.locator("#instance-graph")).to_have_attribute(
+        "data-activity-statuses", '{"charge":"faulted"}')
     confirm(page, "retry")
     expect(page.locator(".timeline")).to_contain_text("workflow_retried", timeout=30_000)
     expect(status).to_have_text("faulted", timeout=60_000)
@@ -250,17 +259,25 @@ def test_suspend_resume_cancel_delete_and_retry_from_the_ui_against_real_workers
     expect(page.locator("#incidents h3")).to_have_text("Incidents (2)")
     journal = api.get(f"/instances/{flaky['id']}/journal/", limit=500).json()["results"]
     assert [e["event"] for e in journal].count("workflow_retried") == 1
+
+    # The workers that did it, with their heartbeats.
+    page.get_by_role("link", name="Workers & dead letters").click()
+    table = page.get_by_role("table", name="Workers")
+    row = table.locator("tbody tr", has_text="browser-w")
+    expect(row).to_contain_text("online")
+    expect(row).to_contain_text(re.compile(r"\d{1,2}:\d{2}:\d{2} \((just now|\d+ s ago)\)"))
+    expect(page.get_by_role("heading", name=re.compile("Dead letters"))).to_be_visible()
     assert page.problems == []
 
 
 def test_the_admin_draws_definitions_and_instances_the_studio_way(
-        platform, studio_user, new_page):
+        web, studio_user, new_page):
     from django.contrib.auth import get_user_model
 
     from workflows.models import WorkflowDefinition
 
     editor = studio_user("editor")
-    api = api_of(platform, editor)
+    api = api_of(web, editor)
     publish_definition(api, FLAKY | {"definition_id": "quick", "root": {
         "type": "Flowchart", "id": "main",
         "activities": [{"id": "one", "type": "WriteLine", "text": "1"},
@@ -272,17 +289,23 @@ def test_the_admin_draws_definitions_and_instances_the_studio_way(
         f"root-{editor.tenant.slug}", password=editor.password)
     definition = WorkflowDefinition.objects.get(tenant=editor.tenant, definition_id="quick")
 
-    page = new_page()
+    try:
+        check_admin_drawings(new_page(), staff, editor.password, instance["id"], definition.pk)
+    finally:
+        staff.delete()
+
+
+def check_admin_drawings(page, staff, password: str, instance_id: str, definition_pk) -> None:
     page.goto("/admin/login/")
     page.get_by_label("Username").fill(staff.username)
-    page.get_by_label("Password").fill(editor.password)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.goto(f"/admin/workflows/workflowinstance/{instance['id']}/change/")
+    page.goto(f"/admin/workflows/workflowinstance/{instance_id}/change/")
     drawing = page.locator("[data-weft-graph]")
     expect(drawing).to_have_attribute("data-ready", "true")
-    assert shown_statuses(page, "[data-weft-graph]") == {"one": "completed", "two": "completed"}
-    page.goto(f"/admin/workflows/workflowdefinition/{definition.pk}/change/")
+    expect(drawing).to_have_attribute("data-activity-statuses",
+                                      '{"one":"completed","two":"completed"}')
+    page.goto(f"/admin/workflows/workflowdefinition/{definition_pk}/change/")
     expect(drawing).to_have_attribute("data-ready", "true")
     expect(page.get_by_role("heading", name="Workflow drawing")).to_be_visible()
-    staff.delete()
     assert page.problems == []

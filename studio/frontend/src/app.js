@@ -18,7 +18,10 @@ const api = new Api({ base: root.dataset.api, csrf: root.dataset.csrf });
 const ctx = {
   api, base, me: null, role: "viewer",
   can(role) { return ROLES.indexOf(ctx.role) >= ROLES.indexOf(role); },
+  // A view with unsaved work sets this; leaving it asks first.
+  leaveGuard: null,
   go(path, { replace = false } = {}) {
+    if (!mayLeave()) return;
     const url = base + path.replace(/^\//, "");
     if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
     route();
@@ -29,6 +32,14 @@ const ctx = {
 };
 
 let cleanup = null;
+let currentUrl = window.location.pathname + window.location.search;
+
+function mayLeave() {
+  if (ctx.leaveGuard && ctx.leaveGuard()) {
+    return window.confirm("You have unsaved changes. Leave this page and lose them?");
+  }
+  return true;
+}
 
 function routeFor(path) {
   const parts = path.split("/").filter(Boolean);
@@ -50,6 +61,8 @@ function routeFor(path) {
 }
 
 async function route() {
+  ctx.leaveGuard = null;
+  currentUrl = window.location.pathname + window.location.search;
   if (cleanup) { try { cleanup(); } catch { /* a view that is gone */ } cleanup = null; }
   const path = window.location.pathname.slice(base.length);
   const [section, render] = routeFor(path);
@@ -91,6 +104,7 @@ async function start() {
   api.tenant = tenants.some((t) => t.tenant === saved) ? saved : tenants[0].tenant;
   select.value = api.tenant;
   select.addEventListener("change", () => {
+    if (!mayLeave()) { select.value = api.tenant; return; }
     api.tenant = select.value;
     window.localStorage.setItem(TENANT_KEY, api.tenant);
     applyRole();
@@ -102,10 +116,14 @@ async function start() {
     const link = event.target.closest("a[data-link], nav a[data-nav]");
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
     event.preventDefault();
+    if (!mayLeave()) return;
     history.pushState(null, "", link.getAttribute("href"));
     route();
   });
-  window.addEventListener("popstate", route);
+  window.addEventListener("popstate", () => {
+    if (!mayLeave()) { history.pushState(null, "", currentUrl); return; }
+    route();
+  });
   route();
 }
 

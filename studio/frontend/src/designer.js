@@ -799,6 +799,7 @@ export async function renderDesigner(ctx, main, definitionId) {
   }
   document.addEventListener("keydown", onKey);
   window.onbeforeunload = () => (isDirty() ? true : undefined);
+  ctx.leaveGuard = () => !readOnly && isDirty();
 
   // ---- one refresh after every change ---------------------------------------------------
   function refresh({ relayout = false, fromPanel = false, fromJson = false } = {}) {

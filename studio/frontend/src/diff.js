@@ -70,6 +70,11 @@ export async function renderDiff(ctx, main, definitionId) {
     graphs = [g1, g2];
     g1.cy.nodes().forEach((n) => { if (!(n.id() in newMap)) n.addClass("diff-removed"); else if (newMap[n.id()] !== oldMap[n.id()] && !n.isParent()) n.addClass("diff-changed"); });
     g2.cy.nodes().forEach((n) => { if (!(n.id() in oldMap)) n.addClass("diff-added"); else if (newMap[n.id()] !== oldMap[n.id()] && !n.isParent()) n.addClass("diff-changed"); });
+    // What the colours say, readable without seeing them.
+    const marks = (g) => Object.fromEntries(g.cy.nodes().filter((n) => n.classes().some((c) => c.startsWith("diff-")))
+      .map((n) => [n.id(), n.classes().find((c) => c.startsWith("diff-")).slice(5)]));
+    leftCanvas.dataset.diff = JSON.stringify(marks(g1));
+    rightCanvas.dataset.diff = JSON.stringify(marks(g2));
   }
   left.addEventListener("change", draw);
   right.addEventListener("change", draw);

@@ -218,7 +218,15 @@ export function drawDefinition(container, definition, options = {}) {
       });
     },
     fit() { cy.fit(undefined, 24); },
-    destroy() { if (navigator) navigator.destroy(); cy.destroy(); },
+    destroy() {
+      if (navigator) {
+        navigator.destroy();
+        // The minimap's throttled thumbnail may still fire once: give it an empty picture
+        // instead of a destroyed renderer.
+        cy.png = () => "";
+      }
+      cy.destroy();
+    },
   };
   if (options.statuses !== undefined) applyStatuses(cy, options.statuses);
   if (options.onSelect) {

@@ -307,8 +307,10 @@ export async function renderInstance(ctx, main, instanceId) {
   }
 
   async function refresh() {
-    const [instance, executionList, bookmarks, entries] = await Promise.all([
-      ctx.api.get(`/instances/${instanceId}/`),
+    // The instance first, its records after: records read later are never older than the
+    // status shown (an instance that ends writes both in one transaction).
+    const instance = await ctx.api.get(`/instances/${instanceId}/`);
+    const [executionList, bookmarks, entries] = await Promise.all([
       ctx.api.all(`/instances/${instanceId}/activity-executions/`),
       ctx.api.all(`/instances/${instanceId}/bookmarks/`),
       ctx.api.all(`/instances/${instanceId}/journal/`),

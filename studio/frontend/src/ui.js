@@ -80,6 +80,7 @@ export function when(iso) {
 export function relative(iso, now = Date.now()) {
   if (!iso) return "";
   const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  if (seconds === 0) return "just now";
   const abs = Math.abs(seconds);
   const text = abs < 60 ? `${abs} s` : abs < 3600 ? `${Math.round(abs / 60)} min`
     : abs < 86400 ? `${Math.round(abs / 3600)} h` : `${Math.round(abs / 86400)} d`;
