@@ -1,6 +1,7 @@
 """Browser tests: Debian's Chromium driven by Playwright against the real platform (gunicorn
-web, Celery worker and beat on the test database and a local SQS server). One platform per test
-module; one browser per session; a screenshot under var/browser-failures/ when a test fails."""
+web, Celery worker and beat on the test database and a local SQS server). One web server per
+test module, worker and beat for the tests that ask for them, one browser per session; a
+screenshot under var/browser-failures/ when a test fails."""
 
 import contextlib
 import os
