@@ -1,5 +1,7 @@
 """Running workflows: execute, instances and their records, events, bookmarks."""
 
+import uuid
+
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -51,6 +53,17 @@ def _int_param(request: Request, name: str) -> int | None:
                            errors=[{"path": name, "message": "Expected an integer."}]) from None
 
 
+def _uuid_param(request: Request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a UUID.",
+                           errors=[{"path": name, "message": "Expected a UUID."}]) from None
+
+
 class DefinitionExecuteView(TenantAPIView):
     required_role = Role.OPERATOR
 
@@ -88,6 +101,7 @@ class InstanceListView(TenantAPIView):
         parameters=[
             OpenApiParameter("definition_id", str), OpenApiParameter("status", str),
             OpenApiParameter("version", int), OpenApiParameter("correlation_id", str),
+            OpenApiParameter("parent_id", str, description="children of this instance"),
             OpenApiParameter("created_after", str, description="ISO-8601"),
             OpenApiParameter("created_before", str, description="ISO-8601"),
         ],
@@ -100,7 +114,7 @@ class InstanceListView(TenantAPIView):
             status=params.get("status"), correlation_id=params.get("correlation_id"),
             created_after=_datetime_param(request, "created_after"),
             created_before=_datetime_param(request, "created_before"),
-            version=_int_param(request, "version"),
+            version=_int_param(request, "version"), parent_id=_uuid_param(request, "parent_id"),
         )
         return paginated_response(self, request, queryset, InstanceSerializer)
 

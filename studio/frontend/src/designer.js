@@ -541,6 +541,19 @@ export async function renderDesigner(ctx, main, definitionId) {
         panel.append(fieldRow("trigger", "Starts the workflow (trigger)", box));
       }
     }
+    if (descriptor && descriptor.kind === "task") {
+      // Task activities also take a retry policy and a timeout (SPEC: retry, timeout).
+      const timeout = h("input", { type: "number", min: "0", step: "any", value: activity.timeout ?? "", disabled: readOnly, id: `prop-${activity.id}-timeout` });
+      liveInput(timeout, (c) => { if (c.value === "") delete activity.timeout; else activity.timeout = Number(c.value); });
+      panel.append(fieldRow("timeout", "Timeout (seconds)", timeout));
+      const retry = h("textarea", { class: "code", rows: 2, disabled: readOnly, id: `prop-${activity.id}-retry`,
+        placeholder: pretty(descriptor.retry || { max_attempts: 3 }) }, activity.retry ? pretty(activity.retry) : "");
+      liveInput(retry, (c) => {
+        if (c.value.trim() === "") { delete activity.retry; return; }
+        try { activity.retry = JSON.parse(c.value); c.setCustomValidity(""); } catch { c.setCustomValidity("Not JSON"); }
+      });
+      panel.append(fieldRow("retry", "Retry policy (JSON; empty: the type's default)", retry));
+    }
     const connections = connectionsEditor(entry);
     if (connections) panel.append(connections);
     if (!readOnly) {

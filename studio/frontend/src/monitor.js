@@ -140,7 +140,7 @@ export function waitingSentence(bookmark, tenant) {
     case "HttpEndpoint":
       return `Waiting for an HTTP request: ${(data.methods || ["POST"]).join(", ")} /hooks/${tenant}/${(data.path || bookmark.name).replace(/^\//, "")}.`;
     case "ExecuteWorkflow":
-      return `Waiting for a child instance of “${data.definition_id || bookmark.name}” to finish.`;
+      return `Waiting for a child instance of “${data.definition_id || bookmark.name}” to finish:`;
     default:
       if (bookmark.due_at) {
         return `Waiting for a timer (${bookmark.activity_type}) due at ${when(bookmark.due_at)} (${relative(bookmark.due_at)}).`;
@@ -233,7 +233,7 @@ export async function renderInstance(ctx, main, instanceId) {
     }
   }
 
-  function renderWaiting(instance, bookmarks) {
+  function renderWaiting(instance, bookmarks, children) {
     clear(waiting).append(h("h2", { id: "waiting-title" }, "Why is this waiting?"));
     if (instance.held) {
       waiting.append(h("p", { class: "why" }, "An operator suspended this instance: no step runs until someone resumes it."));
@@ -249,6 +249,9 @@ export async function renderInstance(ctx, main, instanceId) {
     for (const bookmark of bookmarks) {
       const item = h("div", { class: "bookmark", "data-bookmark": bookmark.id },
         h("p", { class: "why" }, waitingSentence(bookmark, ctx.api.tenant)),
+        bookmark.activity_type === "ExecuteWorkflow" ? h("ul", { class: "children" }, children
+          .filter((c) => c.definition_id === ((bookmark.data || {}).definition_id || bookmark.name))
+          .map((c) => h("li", {}, ctx.link(`instances/${c.id}`, `${c.definition_id} ${c.id.slice(0, 8)}`), " ", badge(c.status)))) : null,
         h("p", { class: "muted" }, `Activity ${bookmark.activity_id} since ${when(bookmark.created_at)}`));
       if (ctx.can("operator")) {
         const id = `payload-${bookmark.id}`;
@@ -316,7 +319,10 @@ export async function renderInstance(ctx, main, instanceId) {
       ctx.api.all(`/instances/${instanceId}/journal/`),
     ]);
     renderHeader(instance);
-    renderWaiting(instance, bookmarks);
+    const waitsForChildren = bookmarks.some((b) => b.activity_type === "ExecuteWorkflow");
+    const children = waitsForChildren
+      ? (await ctx.api.get("/instances/", { parent_id: instanceId, limit: 50 })).results : [];
+    renderWaiting(instance, bookmarks, children);
     renderExecutions(executionList);
     renderJournal(entries);
     renderData(instance);

@@ -172,3 +172,21 @@ def test_studio_pages_need_sign_in_and_carry_the_content_security_policy(tenant)
         assert "script-src 'self';" in policy and "unsafe-eval" not in policy
         assert b"<script type=\"module\" src=\"/static/studio/app-" in page.content
     assert browser.get("/studio/nowhere").status_code == 404
+
+
+def test_instances_filter_by_parent_for_the_child_a_wait_names(tenant):
+    user = UserFactory()
+    MembershipFactory(tenant=tenant, user=user, role="viewer")
+    make_instances(tenant, user, {"running": 3})
+    parent, child, stranger = WorkflowInstance.objects.order_by("created_at")
+    child.parent = parent
+    child.save(update_fields=["parent"])
+    client = client_for(user)
+    found = client.get("/api/v1/instances/", {"parent_id": str(parent.id)}).json()["results"]
+    assert [row["id"] for row in found] == [str(child.id)]
+    assert found[0]["parent_id"] == str(parent.id)
+    bad = client.get("/api/v1/instances/", {"parent_id": "nope"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"]["errors"] == [
+        {"path": "parent_id", "message": "Expected a UUID."}]
+    assert stranger.parent_id is None
