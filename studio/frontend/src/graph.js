@@ -65,7 +65,8 @@ export function definitionElements(definition) {
         }
       });
     }
-    const label = (slotLabel ? `[${slotLabel}] ` : "") + labelOf(activity);
+    const label = (slotLabel ? `[${slotLabel}] ` : "") +
+      (children.length ? `${activity.name || activity.id} · ${activity.type}` : labelOf(activity));
     nodes.push({ data: {
       id: activity.id, label, type: activity.type, path, parent,
       container: children.length > 0,
@@ -118,6 +119,8 @@ const STYLE = [
   { selector: "node.container", style: {
     "background-color": "#f3f6fa", "background-opacity": 1, "border-style": "dashed",
     "text-valign": "top", "text-halign": "center", "padding": 14, "font-weight": "bold",
+    "text-wrap": "none", "text-max-width": 400, "text-background-color": "#ffffff",
+    "text-background-opacity": 0.85, "text-background-padding": 2,
   } },
   { selector: "edge", style: {
     "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.6,
@@ -182,7 +185,8 @@ export function applyStatuses(cy, statuses) {
       node.addClass(`status-${entry.status}`);
       shown[node.id()] = entry.status;
       node.data("status", STATUS_LABELS[entry.status] || entry.status);
-      const suffix = `\n${STATUS_LABELS[entry.status] || entry.status}${entry.count > 1 ? ` ×${entry.count}` : ""}`;
+      const separator = node.isParent() ? " · " : "\n";
+      const suffix = `${separator}${STATUS_LABELS[entry.status] || entry.status}${entry.count > 1 ? ` ×${entry.count}` : ""}`;
       node.data("label", base + suffix);
     });
   });
