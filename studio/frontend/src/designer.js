@@ -265,6 +265,16 @@ export async function renderDesigner(ctx, main, definitionId) {
   // ---- validation ----------------------------------------------------------------------
   // A problem's JSON path belongs to the activity whose path is its longest prefix.
   function ownerOf(path) {
+    // A connection's problem belongs to the activity it leaves from (its outcome selects).
+    const connection = /^(.*)\.connections\[(\d+)\]/.exec(path);
+    if (connection) {
+      const flowchart = connection[1] === "root" ? doc.root
+        : (activitiesOf(doc).find((e) => e.path === connection[1]) || {}).activity;
+      const found = flowchart && (flowchart.connections || [])[Number(connection[2])];
+      if (found && findActivity(found.source)) {
+        return { activity: found.source, field: `connect:${found.outcome || "done"}` };
+      }
+    }
     let best = null;
     for (const entry of activitiesOf(doc)) {
       if (path === entry.path || path.startsWith(`${entry.path}.`) || path.startsWith(`${entry.path}[`)) {
@@ -473,7 +483,9 @@ export async function renderDesigner(ctx, main, definitionId) {
         h("option", { value: "" }, "(nothing)"), siblings.map((id) => h("option", { value: id }, id)));
       select.value = current ? current.target : "";
       select.addEventListener("change", () => setConnection(flowchart, activity.id, outcome, select.value));
-      box.append(h("div", { class: "field-row inline" }, h("label", { for: select.id }, outcome), select));
+      select.dataset.field = `connect:${outcome}`;
+      box.append(h("div", { class: "field-row inline" }, h("label", { for: select.id }, outcome), select),
+        h("div", { class: "field-error", "data-error-for": `connect:${outcome}`, role: "alert" }));
     }
     return box;
   }
