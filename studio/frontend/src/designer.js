@@ -757,10 +757,10 @@ export async function renderDesigner(ctx, main, definitionId) {
         lastStatuses = statusesFromExecutions(executions, bookmarks);
         applyStatuses(graph.cy, lastStatuses);
         canvas.dataset.runStatus = instance.status;
-        clear(result).append(h("p", {}, "Instance ", ctx.link(`instances/${instance.id}`, instance.id.slice(0, 8)), " ", badge(instance.status),
+        clear(result).append(h("div", {}, h("p", {}, "Instance ", ctx.link(`instances/${instance.id}`, instance.id.slice(0, 8)), " ", badge(instance.status),
           ` (version ${instance.version})`), h("h3", {}, "Outputs"), jsonBlock(instance.output),
         (instance.incidents || []).length ? h("ul", { class: "error" }, instance.incidents.map((i) => h("li", {}, `${i.activity_id}: ${i.message}`))) : null,
-        h("button", { type: "button", onclick: () => { lastStatuses = null; applyStatuses(graph.cy, null); delete canvas.dataset.runStatus; } }, "Clear run colours"));
+        h("button", { type: "button", onclick: () => { lastStatuses = null; applyStatuses(graph.cy, null); delete canvas.dataset.runStatus; } }, "Clear run colours")));
       } catch (error) {
         clear(result).append(h("p", { class: "error", role: "alert" }, errorText(error)));
       }

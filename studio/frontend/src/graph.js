@@ -199,7 +199,7 @@ export function applyStatuses(cy, statuses) {
 export function drawDefinition(container, definition, options = {}) {
   const { nodes, edges } = definitionElements(definition);
   const cy = cytoscape({
-    container, elements: { nodes, edges }, style: STYLE, wheelSensitivity: 0.3,
+    container, elements: { nodes, edges }, style: STYLE,
     minZoom: 0.05, maxZoom: 3, boxSelectionEnabled: false,
   });
   let navigator = null;
