@@ -89,7 +89,7 @@ export async function renderDesigner(ctx, main, definitionId) {
   const toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Designer" });
   const palette = h("aside", { class: "palette", "aria-label": "Activity palette" });
   const canvas = h("div", { class: "canvas designer-canvas", id: "designer-canvas", tabindex: "0",
-    role: "application", "aria-label": "Workflow canvas: Delete removes the selected activity" });
+    role: "application", "aria-label": "Workflow canvas: arrow keys select activities, Enter edits, Delete removes" });
   const minimap = h("div", { class: "minimap", id: "designer-minimap", "aria-hidden": "true" });
   const jsonText = h("textarea", { id: "json-editor", class: "code", spellcheck: "false",
     "aria-label": "Definition JSON", rows: 30, readonly: readOnly });
@@ -613,7 +613,22 @@ export async function renderDesigner(ctx, main, definitionId) {
     addActivity(type, { x: (event.clientX - box.left - pan.x) / zoom, y: (event.clientY - box.top - pan.y) / zoom });
   });
   canvas.addEventListener("keydown", (event) => {
-    if ((event.key === "Delete" || event.key === "Backspace") && selected) { event.preventDefault(); deleteActivity(selected); }
+    if ((event.key === "Delete" || event.key === "Backspace") && selected) { event.preventDefault(); deleteActivity(selected); return; }
+    // Arrow keys walk the activities in document order; Enter goes to the first property.
+    if (event.key === "ArrowDown" || event.key === "ArrowUp" || event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      const ids = activitiesOf(doc).filter((e) => e.path !== "root" || doc.root.type !== "Flowchart").map((e) => e.activity.id);
+      if (!ids.length) return;
+      event.preventDefault();
+      const step = event.key === "ArrowDown" || event.key === "ArrowRight" ? 1 : -1;
+      const at = ids.indexOf(selected);
+      const next = ids[(at + step + ids.length) % ids.length] ?? ids[0];
+      select(at === -1 ? ids[step > 0 ? 0 : ids.length - 1] : next);
+      if (graph) graph.cy.animate({ center: { eles: graph.cy.getElementById(selected) } }, { duration: 150 });
+    } else if (event.key === "Enter" && selected) {
+      event.preventDefault();
+      const first = panel.querySelector("input:not([disabled]), select:not(#activity-picker), textarea");
+      if (first) first.focus();
+    }
   });
 
   // ---- JSON tab ----------------------------------------------------------------------
