@@ -194,6 +194,27 @@ def test_a_waiting_instance_is_explained_in_words_and_resumed_from_the_ui(
     expect(page.locator("#waiting")).to_contain_text("It is not waiting: it is finished.")
     expect(page.locator(".timeline")).to_contain_text("completed decide")
     assert instance_status(api, started["id"]) == "finished"
+
+    # Try it from the (read-only for an operator) designer: the run waits, the canvas says so,
+    # and follows the run when the event arrives and the workers finish it.
+    page.get_by_role("link", name="approval v1").click()
+    canvas = page.locator("#designer-canvas")
+    expect(canvas).to_have_attribute("data-ready", "true")
+    assert page.locator("#save").count() == 0
+    page.get_by_role("button", name="Try it").click()
+    page.get_by_label("Correlation id (optional)").fill("order-9")
+    page.get_by_role("button", name="Run").click()
+    expect(canvas).to_have_attribute("data-run-status", "suspended")
+    expect(canvas).to_have_attribute("data-activity-statuses",
+                                     '{"hello":"completed","approve":"waiting"}')
+    published = api.post("/events/order-approved/", {"correlation_id": "order-9",
+                                                      "payload": {"decision": "later"}})
+    assert len(published.json()["resumed"]) == 1
+    expect(canvas).to_have_attribute("data-run-status", "finished", timeout=60_000)
+    expect(canvas).to_have_attribute(
+        "data-activity-statuses",
+        '{"hello":"completed","approve":"completed","decide":"completed"}')
+    expect(page.locator("#try-result .badge")).to_have_text("finished")
     assert page.problems == []
 
 
@@ -278,11 +299,14 @@ def test_the_admin_draws_definitions_and_instances_the_studio_way(
 
     editor = studio_user("editor")
     api = api_of(web, editor)
-    publish_definition(api, FLAKY | {"definition_id": "quick", "root": {
-        "type": "Flowchart", "id": "main",
-        "activities": [{"id": "one", "type": "WriteLine", "text": "1"},
-                       {"id": "two", "type": "WriteLine", "text": "2"}],
-        "connections": [{"source": "one", "target": "two"}]}})
+    publish_definition(api, FLAKY | {
+        "definition_id": "quick", "variables": [{"name": "n", "type": "integer", "default": 0}],
+        "root": {"type": "Flowchart", "id": "main", "activities": [
+            {"id": "one", "type": "WriteLine", "text": "1"},
+            {"id": "two", "type": "While", "condition": {"expr": "variables.n < 3"},
+             "body": {"id": "inc", "type": "SetVariable", "variable": "n",
+                      "value": {"expr": "variables.n + 1"}}}],
+            "connections": [{"source": "one", "target": "two"}]}})
     instance = api.post("/definitions/quick/execute/", {}).json()
     assert instance["status"] == "finished"
     staff = get_user_model().objects.create_superuser(
@@ -303,8 +327,9 @@ def check_admin_drawings(page, staff, password: str, instance_id: str, definitio
     page.goto(f"/admin/workflows/workflowinstance/{instance_id}/change/")
     drawing = page.locator("[data-weft-graph]")
     expect(drawing).to_have_attribute("data-ready", "true")
-    expect(drawing).to_have_attribute("data-activity-statuses",
-                                      '{"one":"completed","two":"completed"}')
+    expect(drawing).to_have_attribute(
+        "data-activity-statuses", '{"one":"completed","two":"completed","inc":"completed"}')
+    expect(drawing).to_have_attribute("data-activity-runs", '{"inc":3}')  # the loop's count
     page.goto(f"/admin/workflows/workflowdefinition/{definition_pk}/change/")
     expect(drawing).to_have_attribute("data-ready", "true")
     expect(page.get_by_role("heading", name="Workflow drawing")).to_be_visible()

@@ -750,6 +750,7 @@ export async function renderDesigner(ctx, main, definitionId) {
     } catch (error) { flash(errorText(error), "error"); }
   }
 
+  let watchTimer = null;
   function renderTry() {
     tryPanel.hidden = !tryPanel.hidden;
     if (tryPanel.hidden) return;
@@ -765,13 +766,30 @@ export async function renderDesigner(ctx, main, definitionId) {
       if (isDirty()) { flash("Save and publish first: Try it runs the published version.", "error"); return; }
       clear(result).append(h("p", { class: "muted" }, "Running…"));
       try {
-        const instance = await ctx.api.post(`/definitions/${encodeURIComponent(meta.definition_id)}/execute/`,
+        let instance = await ctx.api.post(`/definitions/${encodeURIComponent(meta.definition_id)}/execute/`,
           { input, correlation_id: correlation.value.trim() || null });
-        const [executions, bookmarks] = await Promise.all([
-          ctx.api.all(`/instances/${instance.id}/activity-executions/`), ctx.api.all(`/instances/${instance.id}/bookmarks/`)]);
-        lastStatuses = statusesFromExecutions(executions, bookmarks);
-        applyStatuses(graph.cy, lastStatuses);
-        canvas.dataset.runStatus = instance.status;
+        const colour = async () => {
+          const [executions, bookmarks] = await Promise.all([
+            ctx.api.all(`/instances/${instance.id}/activity-executions/`), ctx.api.all(`/instances/${instance.id}/bookmarks/`)]);
+          lastStatuses = statusesFromExecutions(executions, bookmarks);
+          if (graph) applyStatuses(graph.cy, lastStatuses);
+          canvas.dataset.runStatus = instance.status;
+        };
+        await colour();
+        // A run that waits (an event, a timer) goes on: keep colouring it until it ends.
+        clearInterval(watchTimer);
+        if (["pending", "running", "suspended"].includes(instance.status)) {
+          watchTimer = setInterval(async () => {
+            if (document.hidden) return;
+            try {
+              instance = await ctx.api.get(`/instances/${instance.id}/`);
+              await colour();
+              const shown = result.querySelector(".badge");
+              if (shown) { shown.textContent = instance.status; shown.className = `badge status-${instance.status}`; }
+              if (!["pending", "running", "suspended"].includes(instance.status)) clearInterval(watchTimer);
+            } catch { clearInterval(watchTimer); }
+          }, 2000);
+        }
         clear(result).append(h("div", {}, h("p", {}, "Instance ", ctx.link(`instances/${instance.id}`, instance.id.slice(0, 8)), " ", badge(instance.status),
           ` (version ${instance.version})`), h("h3", {}, "Outputs"), jsonBlock(instance.output),
         (instance.incidents || []).length ? h("ul", { class: "error" }, instance.incidents.map((i) => h("li", {}, `${i.activity_id}: ${i.message}`))) : null,
@@ -856,6 +874,7 @@ export async function renderDesigner(ctx, main, definitionId) {
   refresh({ relayout: true });
   return () => {
     document.removeEventListener("keydown", onKey);
+    clearInterval(watchTimer);
     window.onbeforeunload = null;
     if (graph) graph.destroy();
   };

@@ -173,6 +173,7 @@ export function layoutFor(cy) {
 export function applyStatuses(cy, statuses) {
   // Also written out as data on the container: what the picture shows, readable by tools.
   const shown = {};
+  const runs = {};
   cy.batch(() => {
     cy.nodes().forEach((node) => {
       for (const status of Object.keys(STATUS_LABELS)) node.removeClass(`status-${status}`);
@@ -184,6 +185,7 @@ export function applyStatuses(cy, statuses) {
       if (!entry) { node.addClass("not-reached"); node.data("label", base); node.data("status", "not reached"); return; }
       node.addClass(`status-${entry.status}`);
       shown[node.id()] = entry.status;
+      if (entry.count > 1) runs[node.id()] = entry.count;
       node.data("status", STATUS_LABELS[entry.status] || entry.status);
       const separator = node.isParent() ? " · " : "\n";
       const suffix = `${separator}${STATUS_LABELS[entry.status] || entry.status}${entry.count > 1 ? ` ×${entry.count}` : ""}`;
@@ -191,6 +193,7 @@ export function applyStatuses(cy, statuses) {
     });
   });
   cy.container().dataset.activityStatuses = JSON.stringify(shown);
+  cy.container().dataset.activityRuns = JSON.stringify(runs);
 }
 
 // Draws `definition` into `container`. Options: statuses (from statusesFromExecutions),
