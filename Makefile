@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/weft
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint bench migrate check-services clean
+.PHONY: install run test lint bench migrate check-services check-browser studio-assets clean
+CHROMIUM ?= /usr/bin/chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Weft needs Python 3.11+: set PYTHON=python3.11")'
@@ -23,9 +24,9 @@ run: install
 	@DEBUG=1 WEFT_DEV=1 WEFT_LOG_FORMAT=$${WEFT_LOG_FORMAT:-console} $(PY) manage.py weft_run
 
 ## test: lint, migrations check and the whole suite against PostgreSQL and Redis.
-test: install check-services
+test: install check-services check-browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(MAKE) --no-print-directory lint
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) WEFT_CHROMIUM=$(CHROMIUM) \
 		$(PY) -m pytest -q -p no:cacheprovider
 
 ## lint: ruff, the import contracts (pyproject.toml, docs/house.md) and migrations in step.
@@ -33,6 +34,15 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
+
+## check-browser: the Studio's browser tests need Debian's Chromium (Playwright drives it).
+check-browser:
+	@test -x $(CHROMIUM) || { echo "No browser for the Studio's browser tests: $(CHROMIUM) is missing. Install it with 'apt-get install -y chromium' (or set CHROMIUM=/path/to/chromium)."; exit 1; }
+
+## studio-assets: rebuild the Studio's committed bundles (studio/static/studio/) from the
+## pinned npm packages (studio/frontend/package-lock.json). Only needed after front-end changes.
+studio-assets:
+	cd studio/frontend && npm ci --no-audit --no-fund && node build.mjs
 
 check-services:
 	@command -v pg_isready >/dev/null || { echo "pg_isready not found: apt-get install postgresql-client"; exit 1; }

@@ -84,6 +84,14 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Start a workflow on the workers",
         "Start the published version asynchronously: 202 with `{id, status}`; the workers "
         "run it."),
+    ("get", "/api/v1/me/"): (
+        "Who am I",
+        "The signed-in user, the tenants they belong to with their role in each, and the "
+        "tenant this request acts in (the Studio's tenant switcher reads it)."),
+    ("get", "/api/v1/instances/counts/"): (
+        "Count instances by status",
+        "How many instances of the tenant are in each status, with the same filters as the "
+        "instance list (`definition_id`, `version`, `correlation_id`, time range)."),
     ("get", "/api/v1/instances/"): (
         "List instances",
         "Instances of the tenant, newest first. Filters: `definition_id`, `status`, "

@@ -6,6 +6,8 @@ from api.views import definitions as d
 from api.views import instances as i
 from api.views.activity_types import ActivityTypeListView
 from api.views.index import ApiIndexView
+from api.views.instance_counts import InstanceCountsView
+from api.views.me import MeView
 from api.views.operations import DeadLetterListView, DeadLetterRedriveView, WorkerListView
 
 token_obtain = extend_schema_view(post=extend_schema(summary="Get an access and refresh token"))(
@@ -19,6 +21,7 @@ urlpatterns = [
     path("", ApiIndexView.as_view(), name="api-index"),
     path("auth/token/", token_obtain.as_view(), name="token-obtain"),
     path("auth/token/refresh/", token_refresh.as_view(), name="token-refresh"),
+    path("me/", MeView.as_view(), name="me"),
     path("definitions/", d.DefinitionListView.as_view(), name="definition-list"),
     path("definitions/validate/", d.DefinitionValidateView.as_view(), name="definition-validate"),
     path("definitions/<str:definition_id>/", d.DefinitionDetailView.as_view(),
@@ -36,6 +39,7 @@ urlpatterns = [
     path("definitions/<str:definition_id>/dispatch/", i.DefinitionDispatchView.as_view(),
          name="definition-dispatch"),
     path("instances/", i.InstanceListView.as_view(), name="instance-list"),
+    path("instances/counts/", InstanceCountsView.as_view(), name="instance-counts"),
     path("instances/<uuid:instance_id>/", i.InstanceDetailView.as_view(), name="instance-detail"),
     path("instances/<uuid:instance_id>/cancel/", i.InstanceCancelView.as_view(),
          name="instance-cancel"),

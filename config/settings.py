@@ -1,5 +1,6 @@
 """Weft settings: everything comes from the environment (see README "Configuration")."""
 
+import contextlib
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "workflows",
     "api",
+    "studio",
     "examples",
 ]
 
@@ -245,10 +247,22 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-# Found in the installed apps at start: no `collectstatic` needed before serving, so an empty
-# STATIC_ROOT (development, tests) is expected, not worth WhiteNoise's warning.
-WHITENOISE_USE_FINDERS = True
+# Without `collectstatic`, WhiteNoise finds files in the apps' static/ folders (make run, tests);
+# after it, production serves the collected copies with far-future cache headers for hashed names.
+WHITENOISE_USE_FINDERS = env_bool("WEFT_STATIC_FROM_APPS", True)
+# An empty STATIC_ROOT (development, tests) is expected, not worth WhiteNoise's warning.
 warnings.filterwarnings("ignore", message="No directory at: ")
+with contextlib.suppress(OSError):  # a read-only image collects its files at build time
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Studio and sign-in ---------------------------------------------------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/studio/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -15,6 +15,7 @@ from api.serializers import (
 )
 from api.views.base import TenantAPIView
 from workflows.models import Role
+from workflows.revisions import definition_revision
 from workflows.selectors.definitions import (
     definition_get_latest,
     definition_get_version,
@@ -37,6 +38,13 @@ ERRORS = {
     404: OpenApiResponse(ErrorSerializer, description="Not found in this tenant"),
     409: OpenApiResponse(ErrorSerializer, description="Conflict"),
 }
+
+
+def _revision_from_if_match(header: str | None) -> str | None:
+    """`If-Match: "<etag>"` (weak or strong); `*` or nothing means no precondition."""
+    if not header or header.strip() == "*":
+        return None
+    return header.strip().removeprefix("W/").strip('"')
 
 
 def _bool_param(value: str | None) -> bool | None:
@@ -77,18 +85,28 @@ class DefinitionDetailView(TenantAPIView):
                    responses={200: DefinitionSerializer, **ERRORS})
     def get(self, request: Request, definition_id: str) -> Response:
         found = definition_get_latest(tenant=self.tenant, definition_id=definition_id)
-        return Response(DefinitionSerializer(found).data)
+        return Response(DefinitionSerializer(found).data,
+                        headers={"ETag": f'"{definition_revision(found)}"'})
 
     @extend_schema(
         summary="Save a draft (a new version when the latest is published)",
+        description=(
+            "Send the `ETag` of the version you read as `If-Match` to refuse the save with a "
+            "409 `revision_conflict` when someone else saved meanwhile (its details carry the "
+            "current revision and version). Without `If-Match` the save always applies."
+        ),
+        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER,
+                                     description="ETag of the version the change is based on")],
         request=DefinitionDocumentSerializer,
         responses={200: DefinitionSerializer, **ERRORS},
     )
     def put(self, request: Request, definition_id: str) -> Response:
-        definition_save_draft(
-            tenant=self.tenant, user=request.user, definition_id=definition_id, body=request.data
+        saved = definition_save_draft(
+            tenant=self.tenant, user=request.user, definition_id=definition_id, body=request.data,
+            expected_revision=_revision_from_if_match(request.headers.get("If-Match")),
         )
-        return Response(self._latest(definition_id))
+        return Response(self._latest(definition_id),
+                        headers={"ETag": f'"{definition_revision(saved)}"'})
 
     @extend_schema(summary="Delete every version of a definition",
                    responses={204: None, **ERRORS})

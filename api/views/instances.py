@@ -1,5 +1,7 @@
 """Running workflows: execute, instances and their records, events, bookmarks."""
 
+import uuid
+
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -41,6 +43,28 @@ def _datetime_param(request: Request, name: str):
     return value
 
 
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number.",
+                           errors=[{"path": name, "message": "Expected an integer."}]) from None
+
+
+def _uuid_param(request: Request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a UUID.",
+                           errors=[{"path": name, "message": "Expected a UUID."}]) from None
+
+
 class DefinitionExecuteView(TenantAPIView):
     required_role = Role.OPERATOR
 
@@ -78,7 +102,8 @@ class InstanceListView(TenantAPIView):
         summary="List instances, newest first",
         parameters=[
             OpenApiParameter("definition_id", str), OpenApiParameter("status", str),
-            OpenApiParameter("correlation_id", str),
+            OpenApiParameter("version", int), OpenApiParameter("correlation_id", str),
+            OpenApiParameter("parent_id", str, description="children of this instance"),
             OpenApiParameter("created_after", str, description="ISO-8601"),
             OpenApiParameter("created_before", str, description="ISO-8601"),
         ],
@@ -91,6 +116,7 @@ class InstanceListView(TenantAPIView):
             status=params.get("status"), correlation_id=params.get("correlation_id"),
             created_after=_datetime_param(request, "created_after"),
             created_before=_datetime_param(request, "created_before"),
+            version=_int_param(request, "version"), parent_id=_uuid_param(request, "parent_id"),
         )
         return paginated_response(self, request, queryset, InstanceSerializer)
 

@@ -19,11 +19,15 @@ from workflows.models import (
 def instance_list(
     *, tenant: Tenant, definition_id: str | None = None, status: str | None = None,
     correlation_id: str | None = None, created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_before: datetime | None = None, version: int | None = None, parent_id=None,
 ) -> QuerySet[WorkflowInstance]:
     queryset = WorkflowInstance.objects.filter(tenant=tenant).defer("state").prefetch_related(
         Prefetch("incidents", queryset=Incident.objects.order_by("created_at", "id"))
     )
+    if version is not None:
+        queryset = queryset.filter(version=version)
+    if parent_id is not None:
+        queryset = queryset.filter(parent_id=parent_id)
     if status:
         if status not in InstanceStatus.values:
             raise InvalidInput(

@@ -12,6 +12,7 @@ from runtime.engine import validate_definition
 from workflows.definition_cache import cached_published_invalidate_on_commit
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.models import InstanceStatus, Tenant, WorkflowDefinition, WorkflowInstance
+from workflows.revisions import definition_revision
 from workflows.services.triggers import triggers_index, triggers_remove
 
 # Path segments under definitions/ that are actions, so they cannot be definition ids.
@@ -121,12 +122,24 @@ def definition_create(*, tenant: Tenant, user, body: Any) -> WorkflowDefinition:
 
 @transaction.atomic
 def definition_save_draft(
-    *, tenant: Tenant, user, definition_id: str, body: Any
+    *, tenant: Tenant, user, definition_id: str, body: Any, expected_revision: str | None = None
 ) -> WorkflowDefinition:
     """Update the latest draft in place, or start a new version when the latest has ever been
-    published: a version that instances may have run is never changed (they are pinned to it)."""
+    published: a version that instances may have run is never changed (they are pinned to it).
+
+    With `expected_revision` (what the caller read), a save on top of someone else's is a
+    Conflict instead of silently replacing their work."""
     body = _normalised_body(body, definition_id=definition_id)
     latest = _locked_versions(tenant, definition_id)[0]
+    if expected_revision is not None and expected_revision != definition_revision(latest):
+        raise Conflict(
+            f"'{definition_id}' was saved by someone else since you opened it "
+            f"(now version {latest.version}).",
+            code="revision_conflict",
+            details={"expected_revision": expected_revision,
+                     "current_revision": definition_revision(latest),
+                     "current_version": latest.version},
+        )
     if not latest.is_published and latest.published_at is None:
         for field, value in _fields_from(body).items():
             setattr(latest, field, value)

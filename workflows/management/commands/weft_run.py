@@ -65,6 +65,7 @@ class Command(BaseCommand):
             "AWS_ENDPOINT_URL_SQS", "AWS SQS")
         self.stdout.write(
             "\nWeft is starting.\n"
+            f"  Studio    {base}/studio/\n"
             f"  API       {base}/api/v1/\n"
             f"  Docs      {base}/api/docs/\n"
             f"  Admin     {base}/admin/\n"

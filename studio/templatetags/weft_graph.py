@@ -1,0 +1,32 @@
+"""The Studio's drawing on the Django admin's definition and instance pages: the same bundle
+(`graph-*.js`) draws it, from data the page carries in a JSON script element."""
+
+from django import template
+
+from studio.assets import asset
+
+register = template.Library()
+
+EXECUTIONS_DRAWN = 5000  # an instance page never needs more to colour its graph
+
+
+@register.inclusion_tag("studio/admin_graph.html")
+def weft_definition_graph(definition) -> dict:
+    return {"graph_js": asset("graph.js"), "data": {"definition": definition.body or {}},
+            "caption": "The workflow, drawn as in Weft Studio."}
+
+
+@register.inclusion_tag("studio/admin_graph.html")
+def weft_instance_graph(instance) -> dict:
+    executions = list(
+        instance.activity_executions.order_by("id").values("activity_id", "status")[
+            :EXECUTIONS_DRAWN]
+    )
+    bookmarks = list(instance.bookmarks.values("activity_id"))
+    return {
+        "graph_js": asset("graph.js"),
+        "data": {"definition": instance.definition_version.body or {},
+                 "executions": executions, "bookmarks": bookmarks},
+        "caption": "What happened: done, running, waiting, faulted; faded activities were not "
+                   "reached.",
+    }
