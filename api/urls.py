@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from api.views import auth as a
 from api.views import definitions as d
 from api.views import instances as i
 from api.views.activity_types import ActivityTypeListView
@@ -17,6 +18,10 @@ token_refresh = extend_schema_view(post=extend_schema(summary="Refresh an access
 urlpatterns = [
     path("auth/token/", token_obtain.as_view(), name="token-obtain"),
     path("auth/token/refresh/", token_refresh.as_view(), name="token-refresh"),
+    path("auth/token/revoke/", a.TokenRevokeView.as_view(), name="token-revoke"),
+    path("auth/tokens/revoke-all/", a.OwnTokensRevokeView.as_view(), name="tokens-revoke-own"),
+    path("members/<str:username>/revoke-tokens/", a.MemberTokensRevokeView.as_view(),
+         name="member-tokens-revoke"),
     path("definitions/", d.DefinitionListView.as_view(), name="definition-list"),
     path("definitions/validate/", d.DefinitionValidateView.as_view(), name="definition-validate"),
     path("definitions/<str:definition_id>/", d.DefinitionDetailView.as_view(),

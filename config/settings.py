@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "django_celery_beat",
     "workflows",
@@ -138,7 +139,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEFT_MAX_REQUEST_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "api.authentication.VersionedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -166,10 +167,33 @@ WEFT_METRICS_TOKEN = env_str("WEFT_METRICS_TOKEN", "")
 # Requests per client address and tenant on the public `/hooks/` endpoints.
 WEFT_THROTTLE_HOOKS = env_str("WEFT_THROTTLE_HOOKS", "600/min")
 
+# Tokens: refresh tokens rotate on use and the used one is blacklisted; a user's tokens can all
+# be revoked at once (api.authentication checks the token version claim). HS256 with SECRET_KEY
+# by default; RS256/ES256 (or PS256, ES384, ...) with a PEM key pair from the environment, so
+# that other services can verify Weft's tokens with the public key alone.
+WEFT_JWT_ALGORITHM = env_str("WEFT_JWT_ALGORITHM") or "HS256"
+WEFT_JWT_PRIVATE_KEY = env_str("WEFT_JWT_PRIVATE_KEY").replace("\\n", "\n")
+WEFT_JWT_PUBLIC_KEY = env_str("WEFT_JWT_PUBLIC_KEY").replace("\\n", "\n")
+if WEFT_JWT_ALGORITHM.startswith("HS"):
+    _JWT_KEYS = {"SIGNING_KEY": env_str("WEFT_JWT_SIGNING_KEY") or SECRET_KEY,
+                 "VERIFYING_KEY": ""}
+elif WEFT_JWT_PRIVATE_KEY and WEFT_JWT_PUBLIC_KEY:
+    _JWT_KEYS = {"SIGNING_KEY": WEFT_JWT_PRIVATE_KEY, "VERIFYING_KEY": WEFT_JWT_PUBLIC_KEY}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEFT_JWT_ALGORITHM={WEFT_JWT_ALGORITHM} needs "
+                               "WEFT_JWT_PRIVATE_KEY and WEFT_JWT_PUBLIC_KEY (PEM)")
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WEFT_JWT_ACCESS_MINUTES", 30)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WEFT_JWT_REFRESH_DAYS", 7)),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "ALGORITHM": WEFT_JWT_ALGORITHM,
+    **_JWT_KEYS,
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "TOKEN_OBTAIN_SERIALIZER": "api.authentication.VersionedTokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "api.authentication.VersionedTokenRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

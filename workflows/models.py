@@ -12,6 +12,7 @@ from workflows.models_instances import (
 from workflows.models_operations import DeadLetter, WorkerProcess, WorkerState
 from workflows.models_steps import Step, StepKind, StepStatus
 from workflows.models_tenancy import Membership, Role, Tenant
+from workflows.models_tokens import UserTokenVersion
 from workflows.models_triggers import (
     ApiToken,
     RetainedEvent,
@@ -37,6 +38,7 @@ __all__ = [
     "Tenant",
     "TriggerFire",
     "TriggerType",
+    "UserTokenVersion",
     "WorkerProcess",
     "WorkerState",
     "WorkflowDefinition",
