@@ -5,6 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from api.views import auth as a
 from api.views import definitions as d
 from api.views import instances as i
+from api.views import secrets as s
 from api.views.activity_types import ActivityTypeListView
 from api.views.operations import DeadLetterListView, DeadLetterRedriveView, WorkerListView
 
@@ -57,6 +58,8 @@ urlpatterns = [
     path("events/<str:name>/", i.EventPublishView.as_view(), name="event-publish"),
     path("bookmarks/<uuid:bookmark_id>/resume/", i.BookmarkResumeView.as_view(),
          name="bookmark-resume"),
+    path("secrets/", s.SecretListView.as_view(), name="secret-list"),
+    path("secrets/<str:name>/", s.SecretDetailView.as_view(), name="secret-detail"),
     path("activity-types/", ActivityTypeListView.as_view(), name="activity-types"),
     path("workers/", WorkerListView.as_view(), name="worker-list"),
     path("dead-letters/", DeadLetterListView.as_view(), name="dead-letter-list"),

@@ -12,6 +12,8 @@ from typing import Any
 
 import structlog
 
+from runtime.engine.secrets import mask_active_secrets_processor
+
 SECRET_KEY_PATTERN = re.compile(
     r"(pass(word)?|passwd|secret|token|api[_-]?key|authorization|credential|private[_-]?key|"
     r"cookie|session)",
@@ -47,6 +49,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _mask_processor,
+        mask_active_secrets_processor,
     ]
     renderer = (
         structlog.processors.JSONRenderer()

@@ -204,6 +204,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Tenant secrets (`secrets.NAME` in definitions) are encrypted with these Fernet keys, newest
+# first; after putting a new key in front, `manage.py weft_rotate_secrets` re-encrypts every
+# secret with it and the old key can go. Unset: a key derived from SECRET_KEY (development).
+WEFT_SECRETS_KEYS = tuple(env_list("WEFT_SECRETS_KEYS"))
+
 # --- Internationalisation and static files -------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -84,4 +84,4 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def retract_selected(self, request, queryset):
         self._apply(request, queryset, definition_retract, "retracted")
 
-from workflows import admin_runtime  # noqa: E402, F401  (registers the runtime models)
+from workflows import admin_runtime, admin_secrets  # noqa: E402, F401  (they register models)

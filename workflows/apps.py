@@ -8,5 +8,8 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from runtime.discovery import discover_activities
+        from runtime.engine.secrets import install_secret_source
+        from workflows.services.secrets import DatabaseSecretSource
 
         discover_activities()
+        install_secret_source(DatabaseSecretSource())

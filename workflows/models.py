@@ -10,6 +10,7 @@ from workflows.models_instances import (
     WorkflowInstance,
 )
 from workflows.models_operations import DeadLetter, WorkerProcess, WorkerState
+from workflows.models_secrets import Secret
 from workflows.models_steps import Step, StepKind, StepStatus
 from workflows.models_tenancy import Membership, Role, Tenant
 from workflows.models_tokens import UserTokenVersion
@@ -32,6 +33,7 @@ __all__ = [
     "Membership",
     "RetainedEvent",
     "Role",
+    "Secret",
     "Step",
     "StepKind",
     "StepStatus",

@@ -9,9 +9,12 @@ runs at once. The queue is FIFO, so parallel branches interleave fairly.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from runtime.engine.context import DONE, ActivityContext, ActivityError
 from runtime.engine.expressions import ExpressionEvaluationError
 from runtime.engine.results import TERMINAL, RunResult
+from runtime.engine.secrets import SecretNames, mask_in_place, seal
 from runtime.engine.tasks import DEFAULT_RETRY_POLICY, TaskRequest
 from runtime.engine.values import json_safe
 
@@ -79,6 +82,8 @@ class Run:
             "result": None,
             "item": None,
             "index": None,
+            # Resolved on first read; what was read is masked in `result`.
+            "secrets": SecretNames(state["instance_id"]),
         }
 
     # ---- journal and records -------------------------------------------------------
@@ -413,6 +418,19 @@ class Run:
 
     # ---- the result ----------------------------------------------------------------
 
+    def mask_secrets(self) -> None:
+        """No value read through `secrets` leaves this call: tasks get signed markers, and
+        everything stored or shown gets the mask (see runtime.engine.secrets)."""
+        secrets = self.base_names["secrets"]
+        values = secrets.values_to_mask()
+        if not values:
+            return
+        self.tasks = [replace(task, input=seal(task.input, dict(dict.items(secrets)),
+                                                   task.instance_id))
+                      for task in self.tasks]
+        for part in (self.journal, self.executions, self.effects, self.incidents, self.state):
+            mask_in_place(part, values)
+
     def result(self, *, ignored: bool = False) -> RunResult:
         state = self.state
         state["journal_seq"] = self.seq
@@ -435,6 +453,7 @@ class Run:
                 state["journal_seq"] = self.seq
             else:
                 status = state["status"] = "finished"
+        self.mask_secrets()
         queued = set(self.queue)
         return RunResult(
             status=status,

@@ -10,6 +10,7 @@ from runtime.engine import validate_definition
 from workflows.definition_cache import cached_published_invalidate_on_commit
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.models import InstanceStatus, Tenant, WorkflowDefinition, WorkflowInstance
+from workflows.services.secrets import secret_references_check
 from workflows.services.triggers import triggers_index, triggers_remove
 
 # Path segments under definitions/ that are actions, so they cannot be definition ids.
@@ -106,6 +107,7 @@ def _fields_from(body: dict) -> dict:
 @transaction.atomic
 def definition_create(*, tenant: Tenant, user, body: Any) -> WorkflowDefinition:
     body = _normalised_body(body)
+    secret_references_check(tenant=tenant, body=body)
     definition_id = body["definition_id"]
     try:
         with transaction.atomic():
@@ -125,6 +127,7 @@ def definition_save_draft(
     """Update the latest draft in place, or start a new version when the latest has ever been
     published: a version that instances may have run is never changed (they are pinned to it)."""
     body = _normalised_body(body, definition_id=definition_id)
+    secret_references_check(tenant=tenant, body=body)
     latest = _locked_versions(tenant, definition_id)[0]
     if not latest.is_published and latest.published_at is None:
         for field, value in _fields_from(body).items():
@@ -150,6 +153,7 @@ def definition_publish(*, tenant: Tenant, user, definition_id: str) -> WorkflowD
     if problems:
         raise InvalidInput("The latest version is not valid and cannot be published.",
                            errors=problems, code="invalid_definition")
+    secret_references_check(tenant=tenant, body=latest.body)
     WorkflowDefinition.objects.filter(
         tenant=tenant, definition_id=definition_id, is_published=True
     ).update(is_published=False)
