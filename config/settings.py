@@ -1,5 +1,6 @@
 """Weft settings: everything comes from the environment (see README "Configuration")."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,6 +140,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEFT_MAX_REQUEST_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.oidc.OIDCAuthentication",
         "api.authentication.VersionedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -195,6 +197,32 @@ SIMPLE_JWT = {
     "TOKEN_OBTAIN_SERIALIZER": "api.authentication.VersionedTokenObtainPairSerializer",
     "TOKEN_REFRESH_SERIALIZER": "api.authentication.VersionedTokenRefreshSerializer",
 }
+
+# An external OpenID Connect provider (optional, besides Weft's own tokens): its access tokens
+# are accepted when their issuer is WEFT_OIDC_ISSUER (see README "Security").
+WEFT_OIDC_ISSUER = env_str("WEFT_OIDC_ISSUER")
+WEFT_OIDC_AUDIENCE = env_str("WEFT_OIDC_AUDIENCE")
+WEFT_OIDC_JWKS_URL = env_str("WEFT_OIDC_JWKS_URL") or (
+    WEFT_OIDC_ISSUER.rstrip("/") + "/.well-known/jwks.json" if WEFT_OIDC_ISSUER else "")
+WEFT_OIDC_ALGORITHMS = tuple(env_list("WEFT_OIDC_ALGORITHMS", "RS256,ES256"))
+WEFT_OIDC_USERNAME_CLAIM = env_str("WEFT_OIDC_USERNAME_CLAIM", "sub")
+WEFT_OIDC_USERNAME_PREFIX = env_str("WEFT_OIDC_USERNAME_PREFIX", "oidc:")
+WEFT_OIDC_ROLES_CLAIM = env_str("WEFT_OIDC_ROLES_CLAIM", "weft_roles")
+try:
+    # {"<claim value>": "tenant:role" or ["tenant:role", ...]}; unset: values are "tenant:role".
+    WEFT_OIDC_ROLE_MAP = json.loads(env_str("WEFT_OIDC_ROLE_MAP") or "null")
+except ValueError as _exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEFT_OIDC_ROLE_MAP is not valid JSON: {_exc}") from None
+WEFT_OIDC_LEEWAY = env_int("WEFT_OIDC_LEEWAY", 30)
+WEFT_OIDC_JWKS_CACHE_SECONDS = env_int("WEFT_OIDC_JWKS_CACHE_SECONDS", 300)
+WEFT_OIDC_JWKS_REFETCH_COOLDOWN = float(env_str("WEFT_OIDC_JWKS_REFETCH_COOLDOWN", "30"))
+if WEFT_OIDC_ISSUER and not WEFT_OIDC_AUDIENCE:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_OIDC_ISSUER needs WEFT_OIDC_AUDIENCE (this API's "
+                               "audience at the identity provider)")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Weft API",
