@@ -2,19 +2,22 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from api.authentication import VersionedTokenObtainPairSerializer, VersionedTokenRefreshSerializer
 from api.views import auth as a
 from api.views import definitions as d
 from api.views import instances as i
 from api.views import secrets as s
 from api.views.activity_types import ActivityTypeListView
+from api.views.definitions import ERRORS
 from api.views.operations import DeadLetterListView, DeadLetterRedriveView, WorkerListView
 
-token_obtain = extend_schema_view(post=extend_schema(summary="Get an access and refresh token"))(
-    TokenObtainPairView
-)
-token_refresh = extend_schema_view(post=extend_schema(summary="Refresh an access token"))(
-    TokenRefreshView
-)
+_TOKEN_ERRORS = {400: ERRORS[400], 401: ERRORS[401]}
+token_obtain = extend_schema_view(post=extend_schema(
+    summary="Get an access and refresh token",
+    responses={200: VersionedTokenObtainPairSerializer, **_TOKEN_ERRORS}))(TokenObtainPairView)
+token_refresh = extend_schema_view(post=extend_schema(
+    summary="Refresh an access token (the refresh token rotates: use the new one next time)",
+    responses={200: VersionedTokenRefreshSerializer, **_TOKEN_ERRORS}))(TokenRefreshView)
 
 urlpatterns = [
     path("auth/token/", token_obtain.as_view(), name="token-obtain"),

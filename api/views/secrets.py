@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import paginated_response
+from api.pagination import paginated, paginated_response
 from api.views.base import TenantAPIView
 from api.views.definitions import ERRORS
 from workflows.models import Role
@@ -42,7 +42,8 @@ class SecretListView(TenantAPIView):
     write_role = Role.ADMIN
 
     @extend_schema(summary="Secret names of this tenant (never values)",
-                   responses={200: SecretSerializer(many=True), **ERRORS})
+                   operation_id="v1_secrets_list",
+                   responses={200: paginated(SecretSerializer), **ERRORS})
     def get(self, request: Request) -> Response:
         return paginated_response(self, request, secret_list(tenant=self.tenant),
                                   SecretSerializer)
