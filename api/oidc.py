@@ -14,6 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from workflows.services.identity import external_user_sync, roles_from_claim
+from workflows.services.tokens import user_tokens_revoked_at
 
 
 class IdentityProviderUnavailable(exceptions.APIException):
@@ -127,7 +128,17 @@ class OIDCAuthentication(BaseAuthentication):
         username = f"{config.username_prefix}{subject}"[:150]
         roles = roles_from_claim(claims.get(config.roles_claim), config.role_map)
         email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-        return external_user_sync(username=username, email=email, roles=roles)
+        user = external_user_sync(username=username, email=email, roles=roles)
+        if not user.is_active:
+            raise _failed("This user is inactive.")
+        revoked_at = user_tokens_revoked_at(user=user)
+        issued_at = claims.get("iat")
+        if revoked_at is not None and (not isinstance(issued_at, int | float)
+                                       or issued_at <= revoked_at.timestamp()):
+            # Weft cannot revoke the provider's tokens, but it can refuse those issued before
+            # a revocation here (an admin's "revoke tokens" applies to provider users too).
+            raise _failed("This token has been revoked.")
+        return user
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'

@@ -16,6 +16,12 @@ def token_version_get(*, user) -> int:
     return row.version if row else 0
 
 
+def user_tokens_revoked_at(*, user):
+    """When this user's tokens were last revoked (None: never)."""
+    return (UserTokenVersion.objects.filter(user=user).values_list("revoked_at", flat=True)
+            .first())
+
+
 @transaction.atomic
 def user_tokens_revoke(*, user) -> int:
     """Every token issued to `user` so far stops working: access tokens at their next request

@@ -206,3 +206,19 @@ def test_local_tokens_keep_working_next_to_the_provider(idp, acme):
                               format="json").json()
     assert get(tokens["access"]).status_code == 200
     assert get(idp.keys[0].token()).status_code == 200
+
+
+def test_an_admin_revoking_a_provider_user_refuses_tokens_issued_before(idp, acme):
+    key = idp.keys[0]
+    before = key.token(iat=int(time.time()) - 5)
+    assert get(before).status_code == 200
+    MembershipFactory(tenant=acme, user__username="ada", role="admin")
+    admin_tokens = APIClient().post("/api/v1/auth/token/", {"username": "ada",
+                                                             "password": "pw-123456"},
+                                    format="json").json()
+    admin = APIClient()
+    admin.credentials(HTTP_AUTHORIZATION=f"Bearer {admin_tokens['access']}")
+    assert admin.post("/api/v1/members/oidc:alice/revoke-tokens/").status_code == 200
+    assert get(before).status_code == 401
+    # A token the provider issues afterwards works again.
+    assert get(key.token(iat=int(time.time()) + 2)).status_code == 200

@@ -114,3 +114,18 @@ def test_revocation_reaches_refresh_tokens_the_blacklist_never_recorded(bob):
     OutstandingToken.objects.filter(jti=token["jti"]).delete()
     user_tokens_revoke(user=bob)
     assert refresh(str(token)).status_code == 401
+
+
+def test_operators_revoke_a_users_tokens_from_the_command_line(bob):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    tokens = login("bob")
+    out = StringIO()
+    call_command("weft_revoke_tokens", "bob", stdout=out)
+    assert "revoked every token of bob" in out.getvalue()
+    assert bearer(tokens["access"]).get("/api/v1/definitions/").status_code == 401
+    with pytest.raises(CommandError, match="No user"):
+        call_command("weft_revoke_tokens", "nobody")
