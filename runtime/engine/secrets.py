@@ -208,10 +208,17 @@ def mask_exception(exc: BaseException, values: list[str]) -> None:
     """Masks the values in an exception's message (it becomes a step error and an incident)."""
     if not values:
         return
-    if exc.args:
-        exc.args = tuple(mask_text(a, values) if isinstance(a, str) else a for a in exc.args)
-    if isinstance(getattr(exc, "message", None), str):
-        exc.message = mask_text(exc.message, values)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    # The causes too: a logged traceback prints every exception of the chain.
+    while current is not None and id(current) not in seen and len(seen) < 20:
+        seen.add(id(current))
+        if current.args:
+            current.args = tuple(mask_text(a, values) if isinstance(a, str) else a
+                                 for a in current.args)
+        if isinstance(getattr(current, "message", None), str):
+            current.message = mask_text(current.message, values)
+        current = current.__cause__ or current.__context__
 
 
 def mask_active_secrets_processor(_logger: Any, _method: str, event_dict: dict) -> dict:

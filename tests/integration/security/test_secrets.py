@@ -332,3 +332,18 @@ def test_the_admin_takes_a_write_only_value(tenant):
                        {"value": ""}).status_code == 302
     secret.refresh_from_db()
     assert secret_decrypt(secret) == SECRET
+
+
+def test_listing_secrets_costs_the_same_queries_however_many_there_are(admin):
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin.get("/api/v1/secrets/").status_code == 200
+        return len(captured)
+
+    admin.post("/api/v1/secrets/", {"name": "S0", "value": SECRET}, format="json")
+    few = list_queries()
+    for index in range(1, 25):
+        admin.post("/api/v1/secrets/", {"name": f"S{index}", "value": SECRET}, format="json")
+    assert list_queries() == few

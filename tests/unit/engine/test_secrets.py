@@ -91,6 +91,9 @@ def test_a_task_error_mentioning_the_value_is_masked(source):
         execute_task(default_registry(), request, request.context(), http_allowed_hosts=())
     assert "could not resolve host 'x***.invalid'" in str(raised.value).lower()
     assert VALUE not in str(raised.value)
+    cause = raised.value.__cause__ or raised.value.__context__
+    assert cause is not None
+    assert VALUE not in str(cause)
 
 
 def test_masking_skips_values_too_short_to_mask_safely():
