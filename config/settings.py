@@ -236,6 +236,16 @@ SPECTACULAR_SETTINGS = {
 # first; after putting a new key in front, `manage.py weft_rotate_secrets` re-encrypts every
 # secret with it and the old key can go. Unset: a key derived from SECRET_KEY (development).
 WEFT_SECRETS_KEYS = tuple(env_list("WEFT_SECRETS_KEYS"))
+for _key in WEFT_SECRETS_KEYS:
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key)
+    except ValueError:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("WEFT_SECRETS_KEYS holds a value that is not a Fernet key "
+                                   "(32 url-safe base64-encoded bytes)") from None
 
 # --- Internationalisation and static files -------------------------------------------------
 LANGUAGE_CODE = "en-us"

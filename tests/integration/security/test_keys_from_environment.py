@@ -1,5 +1,6 @@
-"""RS256/ES256 signing keys from the environment. Settings are read once per process, so each
-case runs Weft's token code in a fresh Django process configured only by its environment."""
+"""Keys from the environment: RS256/ES256 token signing keys, and the secrets store's Fernet
+keys. Settings are read once per process, so each case runs Weft in a fresh Django process
+configured only by its environment."""
 
 import json
 import os
@@ -96,3 +97,12 @@ def test_an_asymmetric_algorithm_without_keys_refuses_to_start():
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "WEFT_JWT_PRIVATE_KEY" in done.stderr
+
+
+def test_a_malformed_secrets_key_refuses_to_start():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test",
+           "WEFT_SECRETS_KEYS": "not-a-fernet-key"}
+    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "WEFT_SECRETS_KEYS" in done.stderr
