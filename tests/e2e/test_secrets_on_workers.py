@@ -33,7 +33,7 @@ class _Service(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        _Service.received.append((self.headers.get("X-Api-Key"), body.decode()))
+        _Service.received.append((self.headers.get("X-Api-Key"), json.loads(body)))
         # Echoes what it got, as careless services do.
         reply = json.dumps({"key": self.headers.get("X-Api-Key")}).encode()
         self.send_response(200)
@@ -99,7 +99,7 @@ def test_a_secret_crosses_real_processes_without_being_stored_or_logged(platform
             api.get(f"/instances/{instance_id}/").json()),
         timeout=60, what="the instance to finish")
     assert instance["status"] == "finished", instance
-    assert _Service.received == [(SECRET, json.dumps({"signature": f"sig-{SECRET}"}))]
+    assert _Service.received == [(SECRET, {"signature": f"sig-{SECRET}"})]
     assert instance["output"]["reply"]["body"] == {"key": "***"}
     assert instance["output"]["probe"]["echo"] == "got ***"
 
