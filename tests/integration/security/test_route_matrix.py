@@ -176,6 +176,12 @@ class World:
                 "username": author.username,
             }
 
+    def other_tenant_markers(self) -> list[str]:
+        ids = self.ids["other"]
+        return [str(ids[key]) for key in ("instance_id", "bookmark_id", "dead_letter_id",
+                                          "definition_id", "name", "username")] + [
+            "globex-secret-value", "globex"]
+
     def url(self, route: str, which: str) -> str:
         from django.urls import reverse
 
@@ -210,7 +216,12 @@ def test_route_answers_each_role_as_the_table_says(route, method):
     seen_own, seen_other = [], []
     for role in ROLES:
         client = world.clients[role]
-        seen_own.append(call(client, method, world.url(route, "own"), body).status_code)
+        response = call(client, method, world.url(route, "own"), body)
+        seen_own.append(response.status_code)
+        # Whatever an answer holds, nothing of the other tenant is in it.
+        text = response.content.decode(errors="replace")
+        for leaked in world.other_tenant_markers():
+            assert leaked not in text, f"{method} {route} as {role} shows {leaked}"
         if expected_other is not None:
             seen_other.append(call(client, method, world.url(route, "other"), body).status_code)
     assert tuple(seen_own) == expected_own, f"{method} {route}: own tenant"
