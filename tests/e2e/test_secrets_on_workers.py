@@ -3,8 +3,6 @@ local SQS server: the remote service receives the value; the database, the API a
 line the processes wrote never hold it."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from tests.e2e.support.platform import (
     stop_all,
     wait_until,
 )
+from tests.support.local_http import JsonHandler, serving
 from workflows.services.tenancy import tenant_member_ensure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -27,32 +26,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 SECRET = "e2e-Secret-Value-9q8w7e6r"
 
 
-class _Service(BaseHTTPRequestHandler):
+class _Service(JsonHandler):
     received: list = []
 
     def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         _Service.received.append((self.headers.get("X-Api-Key"), json.loads(body)))
         # Echoes what it got, as careless services do.
-        reply = json.dumps({"key": self.headers.get("X-Api-Key")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
+        self.reply_json({"key": self.headers.get("X-Api-Key")})
 
 
 @pytest.fixture
 def service():
     _Service.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(_Service) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

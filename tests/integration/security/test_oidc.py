@@ -1,11 +1,8 @@
 """Access tokens of an external OpenID Connect provider, validated against its JWKS served by a
 real local HTTP server with real keys, through the REST API."""
 
-import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -14,6 +11,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, TenantFactory
+from tests.support.local_http import JsonHandler, serving
 
 pytestmark = pytest.mark.django_db
 
@@ -45,41 +43,31 @@ class SigningKey:
 
 
 class JwksServer:
-    """Serves whatever `keys` holds at /jwks and counts the fetches."""
+    """Serves whatever `keys` holds and counts the fetches."""
 
     def __init__(self):
         self.keys: list[SigningKey] = []
         self.fetches = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 server.fetches += 1
-                body = json.dumps({"keys": [k.jwk for k in server.keys]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply_json({"keys": [k.jwk for k in server.keys]})
 
-            def log_message(self, *args):
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/jwks"
+        self.handler = Handler
 
 
 @pytest.fixture
 def idp(settings):
     server = JwksServer()
     server.keys = [SigningKey("key-1")]
-    settings.WEFT_OIDC_ISSUER = ISSUER
-    settings.WEFT_OIDC_AUDIENCE = AUDIENCE
-    settings.WEFT_OIDC_JWKS_URL = server.url
-    settings.WEFT_OIDC_JWKS_REFETCH_COOLDOWN = 0
-    yield server
-    server.http.shutdown()
+    with serving(server.handler) as url:
+        settings.WEFT_OIDC_ISSUER = ISSUER
+        settings.WEFT_OIDC_AUDIENCE = AUDIENCE
+        settings.WEFT_OIDC_JWKS_URL = f"{url}/jwks"
+        settings.WEFT_OIDC_JWKS_REFETCH_COOLDOWN = 0
+        yield server
 
 
 @pytest.fixture

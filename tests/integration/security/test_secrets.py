@@ -5,8 +5,6 @@ Weft stores or shows anything: every database table, the API, the admin and the 
 import hashlib
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.fernet import Fernet
@@ -17,38 +15,29 @@ from config.logs import configure_logging
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, UserFactory
 from tests.integration.execution.conftest import drain_steps
+from tests.support.local_http import JsonHandler, serving
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "tok-5ecret-Value-0f-acme-7781"
 
 
-class _Recorder(BaseHTTPRequestHandler):
+class _Recorder(JsonHandler):
     received: list = []
 
     def do_GET(self):
-        _Recorder.received.append(self.headers.get("Authorization"))
+        sent = self.headers.get("Authorization")
+        _Recorder.received.append(sent)
         # A service that echoes credentials back: the output must still not keep them.
-        body = json.dumps({"you_sent": self.headers.get("Authorization")}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("X-Echo", self.headers.get("Authorization") or "")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.reply_json({"you_sent": sent}, headers={"X-Echo": sent or ""})
 
 
 @pytest.fixture
 def echo_server(settings):
     settings.WEFT_HTTP_ALLOWED_HOSTS = ("127.0.0.1",)
     _Recorder.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(_Recorder) as url:
+        yield url
 
 
 @pytest.fixture
