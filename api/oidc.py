@@ -5,6 +5,7 @@ by configuration (settings `WEFT_OIDC_*`, see README "Security").
 Tokens whose (unverified) issuer is not the configured one are left to the next
 authentication class, so Weft's own tokens keep working next to the provider's."""
 
+import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -125,7 +126,11 @@ class OIDCAuthentication(BaseAuthentication):
         subject = claims.get(config.username_claim)
         if not isinstance(subject, str) or not subject:
             raise _failed(f"The token's {config.username_claim!r} claim is not a string.")
-        username = f"{config.username_prefix}{subject}"[:150]
+        username = f"{config.username_prefix}{subject}"
+        if len(username) > 150:
+            # Never truncate: two long subjects sharing a prefix would become one user.
+            digest = hashlib.sha256(subject.encode()).hexdigest()
+            username = f"{config.username_prefix}sha256-{digest}"
         roles = roles_from_claim(claims.get(config.roles_claim), config.role_map)
         email = claims.get("email") if isinstance(claims.get("email"), str) else ""
         user = external_user_sync(username=username, email=email, roles=roles)

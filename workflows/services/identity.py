@@ -62,5 +62,7 @@ def external_user_sync(*, username: str, email: str, roles: dict[str, str]):
             membership.save(update_fields=["role"])
     for slug, tenant in tenants.items():
         if slug not in current:
-            Membership.objects.create(tenant=tenant, user=user, role=roles[slug])
+            # get_or_create: two first requests of the same user may race here.
+            Membership.objects.update_or_create(tenant=tenant, user=user,
+                                                defaults={"role": roles[slug]})
     return user

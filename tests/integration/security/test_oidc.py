@@ -210,3 +210,12 @@ def test_an_admin_revoking_a_provider_user_refuses_tokens_issued_before(idp, acm
     assert get(before).status_code == 401
     # A token the provider issues afterwards works again.
     assert get(key.token(iat=int(time.time()) + 2)).status_code == 200
+
+
+def test_long_subjects_are_never_truncated_into_one_user(idp, acme):
+    from django.contrib.auth import get_user_model
+
+    shared = "x" * 200
+    assert get(idp.keys[0].token(sub=shared + "-one")).status_code == 200
+    assert get(idp.keys[0].token(sub=shared + "-two")).status_code == 200
+    assert get_user_model().objects.filter(username__startswith="oidc:sha256-").count() == 2
