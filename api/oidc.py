@@ -9,6 +9,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
+import httpx
 import jwt
 from django.conf import settings
 from rest_framework import exceptions, status
@@ -59,18 +60,39 @@ def oidc_settings() -> OidcSettings | None:
 
 _clients: dict[tuple, jwt.PyJWKClient] = {}
 _clients_lock = threading.Lock()
+_discovered: dict[str, str] = {}
+
+
+def _jwks_url(config: OidcSettings) -> str:
+    """The configured JWKS URL, or the `jwks_uri` of the provider's discovery document (read
+    once per process)."""
+    if config.jwks_url:
+        return config.jwks_url
+    if config.issuer not in _discovered:
+        url = config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        try:
+            response = httpx.get(url, timeout=5)
+            response.raise_for_status()
+            jwks_uri = response.json()["jwks_uri"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise IdentityProviderUnavailable(
+                "The identity provider's discovery document cannot be read; retry shortly.",
+            ) from exc
+        _discovered[config.issuer] = jwks_uri
+    return _discovered[config.issuer]
 
 
 def _jwks_client(config: OidcSettings) -> jwt.PyJWKClient:
     """One client per JWKS URL and process: the key set is cached for `jwks_cache_seconds`, and
     a token naming an unknown key (a rotation) refetches it at most once per cooldown, so a
     flood of made-up key ids cannot turn into a flood of requests to the provider."""
-    key = (config.jwks_url, config.jwks_cache_seconds, config.jwks_refetch_cooldown)
+    jwks_url = _jwks_url(config)
+    key = (jwks_url, config.jwks_cache_seconds, config.jwks_refetch_cooldown)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
             client = _clients[key] = jwt.PyJWKClient(
-                config.jwks_url, cache_jwk_set=True, lifespan=config.jwks_cache_seconds,
+                jwks_url, cache_jwk_set=True, lifespan=config.jwks_cache_seconds,
                 timeout=5, cooldown_duration=config.jwks_refetch_cooldown)
         return client
 

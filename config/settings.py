@@ -202,8 +202,8 @@ SIMPLE_JWT = {
 # are accepted when their issuer is WEFT_OIDC_ISSUER (see README "Security").
 WEFT_OIDC_ISSUER = env_str("WEFT_OIDC_ISSUER")
 WEFT_OIDC_AUDIENCE = env_str("WEFT_OIDC_AUDIENCE")
-WEFT_OIDC_JWKS_URL = env_str("WEFT_OIDC_JWKS_URL") or (
-    WEFT_OIDC_ISSUER.rstrip("/") + "/.well-known/jwks.json" if WEFT_OIDC_ISSUER else "")
+# Unset: read from the provider's discovery document (<issuer>/.well-known/openid-configuration).
+WEFT_OIDC_JWKS_URL = env_str("WEFT_OIDC_JWKS_URL")
 WEFT_OIDC_ALGORITHMS = tuple(env_list("WEFT_OIDC_ALGORITHMS", "RS256,ES256"))
 WEFT_OIDC_USERNAME_CLAIM = env_str("WEFT_OIDC_USERNAME_CLAIM", "sub")
 WEFT_OIDC_USERNAME_PREFIX = env_str("WEFT_OIDC_USERNAME_PREFIX", "oidc:")

@@ -48,10 +48,17 @@ class JwksServer:
     def __init__(self):
         self.keys: list[SigningKey] = []
         self.fetches = 0
+        self.discoveries = 0
         server = self
 
         class Handler(JsonHandler):
             def do_GET(self):
+                if self.path.endswith("/.well-known/openid-configuration"):
+                    server.discoveries += 1
+                    host = f"http://127.0.0.1:{self.server.server_address[1]}"
+                    self.reply_json({"issuer": f"{host}/realm",
+                                     "jwks_uri": f"{host}/realm/certs"})
+                    return
                 server.fetches += 1
                 self.reply_json({"keys": [k.jwk for k in server.keys]})
 
@@ -219,3 +226,17 @@ def test_long_subjects_are_never_truncated_into_one_user(idp, acme):
     assert get(idp.keys[0].token(sub=shared + "-one")).status_code == 200
     assert get(idp.keys[0].token(sub=shared + "-two")).status_code == 200
     assert get_user_model().objects.filter(username__startswith="oidc:sha256-").count() == 2
+
+
+def test_the_key_set_is_found_through_the_discovery_document(settings, acme):
+    server = JwksServer()
+    server.keys = [SigningKey("key-1")]
+    with serving(server.handler) as url:
+        issuer = f"{url}/realm"
+        settings.WEFT_OIDC_ISSUER = issuer
+        settings.WEFT_OIDC_AUDIENCE = AUDIENCE
+        settings.WEFT_OIDC_JWKS_URL = ""
+        key = server.keys[0]
+        assert get(key.token(iss=issuer)).status_code == 200
+        assert get(key.token(iss=issuer)).status_code == 200
+    assert (server.discoveries, server.fetches) == (1, 1)
