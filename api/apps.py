@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ApiConfig(AppConfig):
     name = "api"
     verbose_name = "Weft REST API"
+
+    def ready(self) -> None:
+        from api import schema_extensions  # noqa: F401  (registers the schema extensions)

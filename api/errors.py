@@ -63,7 +63,7 @@ def _drf_code(exc: exceptions.APIException) -> str:
     for cls in type(exc).__mro__:
         if cls in _DRF_CODES:
             return _DRF_CODES[cls]
-    return "error"
+    return getattr(exc, "default_code", None) or "error"
 
 
 # The database is restarting, failing over or refusing connections: the request can be retried

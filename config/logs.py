@@ -14,6 +14,7 @@ import structlog
 # One masking rule for logs, storage and display (keys such as password, pwd, token, auth,
 # bearer, signature, dsn, api_key, cookie; header pairs in lists; credentials in URLs).
 from runtime.engine.masking import MASK, mask_secrets  # noqa: F401  (MASK: for importers)
+from runtime.engine.secrets import mask_active_secrets_processor
 
 # Beat sends these every second or ten; at INFO, Celery's lines about them ("Sending due
 # task", "received", "succeeded") would drown everything else. Shown at DEBUG.
@@ -47,6 +48,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _mask_processor,
+        mask_active_secrets_processor,
     ]
     renderer = (
         structlog.processors.JSONRenderer()

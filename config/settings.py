@@ -1,6 +1,7 @@
 """Weft settings: everything comes from the environment (see README "Configuration")."""
 
 import contextlib
+import json
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets served from here, not a CDN
     "django_celery_beat",
@@ -183,7 +185,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEFT_MAX_REQUEST_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "api.oidc.OIDCAuthentication",
+        "api.authentication.VersionedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -214,11 +217,60 @@ WEFT_METRICS_TOKEN = env_str("WEFT_METRICS_TOKEN", "")
 # Requests per client address and tenant on the public `/hooks/` endpoints.
 WEFT_THROTTLE_HOOKS = env_str("WEFT_THROTTLE_HOOKS", "600/min")
 
+# Tokens: refresh tokens rotate on use and the used one is blacklisted; a user's tokens can all
+# be revoked at once (api.authentication checks the token version claim). HS256 with SECRET_KEY
+# by default; RS256/ES256 (or PS256, ES384, ...) with a PEM key pair from the environment, so
+# that other services can verify Weft's tokens with the public key alone.
+WEFT_JWT_ALGORITHM = env_str("WEFT_JWT_ALGORITHM") or "HS256"
+WEFT_JWT_PRIVATE_KEY = env_str("WEFT_JWT_PRIVATE_KEY").replace("\\n", "\n")
+WEFT_JWT_PUBLIC_KEY = env_str("WEFT_JWT_PUBLIC_KEY").replace("\\n", "\n")
+if WEFT_JWT_ALGORITHM.startswith("HS"):
+    _JWT_KEYS = {"SIGNING_KEY": env_str("WEFT_JWT_SIGNING_KEY") or SECRET_KEY,
+                 "VERIFYING_KEY": ""}
+elif WEFT_JWT_PRIVATE_KEY and WEFT_JWT_PUBLIC_KEY:
+    _JWT_KEYS = {"SIGNING_KEY": WEFT_JWT_PRIVATE_KEY, "VERIFYING_KEY": WEFT_JWT_PUBLIC_KEY}
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEFT_JWT_ALGORITHM={WEFT_JWT_ALGORITHM} needs "
+                               "WEFT_JWT_PRIVATE_KEY and WEFT_JWT_PUBLIC_KEY (PEM)")
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WEFT_JWT_ACCESS_MINUTES", 30)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WEFT_JWT_REFRESH_DAYS", 7)),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "ALGORITHM": WEFT_JWT_ALGORITHM,
+    **_JWT_KEYS,
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "TOKEN_OBTAIN_SERIALIZER": "api.authentication.VersionedTokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "api.authentication.VersionedTokenRefreshSerializer",
 }
+
+# An external OpenID Connect provider (optional, besides Weft's own tokens): its access tokens
+# are accepted when their issuer is WEFT_OIDC_ISSUER (see README "Security").
+WEFT_OIDC_ISSUER = env_str("WEFT_OIDC_ISSUER")
+WEFT_OIDC_AUDIENCE = env_str("WEFT_OIDC_AUDIENCE")
+# Unset: read from the provider's discovery document (<issuer>/.well-known/openid-configuration).
+WEFT_OIDC_JWKS_URL = env_str("WEFT_OIDC_JWKS_URL")
+WEFT_OIDC_ALGORITHMS = tuple(env_list("WEFT_OIDC_ALGORITHMS", "RS256,ES256"))
+WEFT_OIDC_USERNAME_CLAIM = env_str("WEFT_OIDC_USERNAME_CLAIM", "sub")
+WEFT_OIDC_USERNAME_PREFIX = env_str("WEFT_OIDC_USERNAME_PREFIX", "oidc:")
+WEFT_OIDC_ROLES_CLAIM = env_str("WEFT_OIDC_ROLES_CLAIM", "weft_roles")
+try:
+    # {"<claim value>": "tenant:role" or ["tenant:role", ...]}; unset: values are "tenant:role".
+    WEFT_OIDC_ROLE_MAP = json.loads(env_str("WEFT_OIDC_ROLE_MAP") or "null")
+except ValueError as _exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"WEFT_OIDC_ROLE_MAP is not valid JSON: {_exc}") from None
+WEFT_OIDC_LEEWAY = env_int("WEFT_OIDC_LEEWAY", 30)
+WEFT_OIDC_JWKS_CACHE_SECONDS = env_int("WEFT_OIDC_JWKS_CACHE_SECONDS", 300)
+WEFT_OIDC_JWKS_REFETCH_COOLDOWN = float(env_str("WEFT_OIDC_JWKS_REFETCH_COOLDOWN", "30"))
+if WEFT_OIDC_ISSUER and not WEFT_OIDC_AUDIENCE:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_OIDC_ISSUER needs WEFT_OIDC_AUDIENCE (this API's "
+                               "audience at the identity provider)")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Weft API",
@@ -239,6 +291,21 @@ SPECTACULAR_SETTINGS = {
         "api.schema.document_tenant_header_and_errors",
     ],
 }
+
+# Tenant secrets (`secrets.NAME` in definitions) are encrypted with these Fernet keys, newest
+# first; after putting a new key in front, `manage.py weft_rotate_secrets` re-encrypts every
+# secret with it and the old key can go. Unset: a key derived from SECRET_KEY (development).
+WEFT_SECRETS_KEYS = tuple(env_list("WEFT_SECRETS_KEYS"))
+for _key in WEFT_SECRETS_KEYS:
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(_key)
+    except ValueError:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("WEFT_SECRETS_KEYS holds a value that is not a Fernet key "
+                                   "(32 url-safe base64-encoded bytes)") from None
 
 # --- Internationalisation and static files -------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -94,4 +94,4 @@ class WorkflowDefinitionAdmin(CompactLists, admin.ModelAdmin):
     def retract_selected(self, request, queryset):
         self._apply(request, queryset, definition_retract, "retracted")
 
-from workflows import admin_records, admin_runtime  # noqa: E402, F401  (register the runtime models)
+from workflows import admin_records, admin_runtime, admin_secrets  # noqa: E402, F401  (they register models)

@@ -7,6 +7,9 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from runtime.engine.secrets import install_secret_source
         from workflows.discovery import discover_activities
+        from workflows.services.secrets import DatabaseSecretSource
 
         discover_activities()
+        install_secret_source(DatabaseSecretSource())

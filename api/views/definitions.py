@@ -5,7 +5,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import paginated_response
+from api.pagination import paginated, paginated_response
 from api.serializers import (
     DefinitionDocumentSerializer,
     DefinitionSerializer,
@@ -55,12 +55,12 @@ def _bool_param(value: str | None) -> bool | None:
 
 class DefinitionListView(TenantAPIView):
     @extend_schema(
-        summary="List definitions (latest version of each)",
+        summary="List definitions (latest version of each)", operation_id="v1_definitions_list",
         parameters=[
             OpenApiParameter("search", str, description="in id, name and description"),
             OpenApiParameter("published", bool, description="only (un)published ones"),
         ],
-        responses={200: DefinitionSummarySerializer(many=True), **ERRORS},
+        responses={200: paginated(DefinitionSummarySerializer), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         queryset = definition_list(
@@ -137,7 +137,8 @@ class DefinitionRetractView(TenantAPIView):
 
 class DefinitionVersionListView(TenantAPIView):
     @extend_schema(summary="Version history, newest first",
-                   responses={200: DefinitionSummarySerializer(many=True), **ERRORS})
+                   operation_id="v1_definitions_versions_list",
+                   responses={200: paginated(DefinitionSummarySerializer), **ERRORS})
     def get(self, request: Request, definition_id: str) -> Response:
         definition_get_latest(tenant=self.tenant, definition_id=definition_id)  # 404 when absent
         queryset = definition_versions(tenant=self.tenant, definition_id=definition_id)

@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import paginated_response
+from api.pagination import paginated, paginated_response
 from api.serializers_instances import (
     ActivityExecutionSerializer,
     BookmarkSerializer,
@@ -99,7 +99,7 @@ class DefinitionDispatchView(TenantAPIView):
 
 class InstanceListView(TenantAPIView):
     @extend_schema(
-        summary="List instances, newest first",
+        summary="List instances, newest first", operation_id="v1_instances_list",
         parameters=[
             OpenApiParameter("definition_id", str), OpenApiParameter("status", str),
             OpenApiParameter("version", int), OpenApiParameter("correlation_id", str),
@@ -107,7 +107,7 @@ class InstanceListView(TenantAPIView):
             OpenApiParameter("created_after", str, description="ISO-8601"),
             OpenApiParameter("created_before", str, description="ISO-8601"),
         ],
-        responses={200: InstanceSerializer(many=True), **ERRORS},
+        responses={200: paginated(InstanceSerializer), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -175,7 +175,7 @@ InstanceRetryView = _action_view(
 
 class InstanceJournalView(TenantAPIView):
     @extend_schema(summary="Execution log, in sequence order",
-                   responses={200: JournalEntrySerializer(many=True), **ERRORS})
+                   responses={200: paginated(JournalEntrySerializer), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_journal(tenant=self.tenant, instance_id=instance_id)
         return paginated_response(self, request, queryset, JournalEntrySerializer)
@@ -183,7 +183,7 @@ class InstanceJournalView(TenantAPIView):
 
 class InstanceActivityExecutionsView(TenantAPIView):
     @extend_schema(summary="Per-activity execution records",
-                   responses={200: ActivityExecutionSerializer(many=True), **ERRORS})
+                   responses={200: paginated(ActivityExecutionSerializer), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_activity_executions(tenant=self.tenant,
                                                           instance_id=instance_id)
@@ -192,7 +192,7 @@ class InstanceActivityExecutionsView(TenantAPIView):
 
 class InstanceBookmarksView(TenantAPIView):
     @extend_schema(summary="What the instance is waiting for",
-                   responses={200: BookmarkSerializer(many=True), **ERRORS})
+                   responses={200: paginated(BookmarkSerializer), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_bookmarks(tenant=self.tenant, instance_id=instance_id)
         return paginated_response(self, request, queryset, BookmarkSerializer)

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import paginated_response
+from api.pagination import paginated, paginated_response
 from api.views.base import TenantAPIView, actor_of
 from api.views.definitions import ERRORS
 from workflows.models import DeadLetter, Role, WorkerProcess
@@ -39,14 +39,14 @@ class WorkerListView(TenantAPIView):
     """Workers are shared by every tenant; any member may see them."""
 
     @extend_schema(summary="Worker processes and their heartbeats",
-                   responses={200: WorkerSerializer(many=True), **ERRORS})
+                   responses={200: paginated(WorkerSerializer), **ERRORS})
     def get(self, request: Request) -> Response:
         return paginated_response(self, request, worker_list(), WorkerSerializer)
 
 
 class DeadLetterListView(TenantAPIView):
     @extend_schema(summary="Messages that reached a dead-letter queue",
-                   responses={200: DeadLetterSerializer(many=True), **ERRORS})
+                   responses={200: paginated(DeadLetterSerializer), **ERRORS})
     def get(self, request: Request) -> Response:
         return paginated_response(self, request, dead_letter_list(tenant=self.tenant),
                                   DeadLetterSerializer)

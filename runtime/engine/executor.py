@@ -9,10 +9,13 @@ runs at once. The queue is FIFO, so parallel branches interleave fairly.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from runtime.engine.context import DONE, ActivityContext, ActivityError
 from runtime.engine.expressions import ExpressionEvaluationError
 from runtime.engine.masking import mask_secrets
 from runtime.engine.results import TERMINAL, EngineResult
+from runtime.engine.secrets import SecretNames, mask_in_place, seal
 from runtime.engine.task_requests import DEFAULT_RETRY_POLICY, TaskRequest
 from runtime.engine.values import json_safe
 
@@ -88,6 +91,8 @@ class EngineCall:
             "result": None,
             "item": None,
             "index": None,
+            # Resolved on first read; what was read is masked in `result`.
+            "secrets": SecretNames(state["instance_id"]),
         }
 
     # ---- journal and records -------------------------------------------------------
@@ -456,6 +461,19 @@ class EngineCall:
 
     # ---- the result ----------------------------------------------------------------
 
+    def mask_secret_values(self) -> None:
+        """No value read through `secrets` leaves this call: tasks get signed markers, and
+        everything stored or shown gets the mask (see runtime.engine.secrets)."""
+        secrets = self.base_names["secrets"]
+        values = secrets.values_to_mask()
+        if not values:
+            return
+        self.tasks = [replace(task, input=seal(task.input, dict(dict.items(secrets)),
+                                                   task.instance_id))
+                      for task in self.tasks]
+        for part in (self.journal, self.executions, self.effects, self.incidents, self.state):
+            mask_in_place(part, values)
+
     def result(self, *, ignored: bool = False) -> EngineResult:
         state = self.state
         state["journal_seq"] = self.seq
@@ -478,6 +496,7 @@ class EngineCall:
                 state["journal_seq"] = self.seq
             else:
                 status = state["status"] = "finished"
+        self.mask_secret_values()
         queued = set(self.queue)
         return EngineResult(
             status=status,

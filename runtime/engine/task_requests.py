@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from runtime.engine.errors import NonRetryableError
+from runtime.engine.secrets import mask_exception, masked, secrets_in_use, unseal
 
 BACKOFFS = ("exponential", "linear", "fixed")
 DEFAULT_RETRY_POLICY = {
@@ -146,8 +147,18 @@ def execute_task(registry, request: TaskRequest, context: TaskContext, *,
     activity = registry.get(request.activity_type)
     if activity is None or activity.kind != "task":
         raise NonRetryableError(f"unknown task activity type {request.activity_type!r}")
-    output = activity.run_task(dict(request.input), context,
-                               http_allowed_hosts=tuple(http_allowed_hosts))
+    # Secrets referenced by the definition travel as signed markers; the values exist only
+    # while the task runs, and what it returns or raises is masked before anyone stores it.
+    arguments, secret_values = unseal(request.input, request.instance_id)
+    with secrets_in_use(secret_values):
+        try:
+            output = activity.run_task(arguments, context,
+                                       http_allowed_hosts=tuple(http_allowed_hosts))
+        except Exception as exc:
+            mask_exception(exc, secret_values)
+            raise
+    if secret_values:
+        output = masked(output, secret_values)
     try:
         json.dumps(output)
     except (TypeError, ValueError) as exc:

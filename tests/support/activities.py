@@ -73,3 +73,17 @@ def charge(*, card_number: str, amount: float) -> dict:
     (a secret by its name) that later steps use."""
     return {"charged": amount, "last4": card_number[-4:],
             "receipt_token": f"rcpt-{card_number[-4:]}-CONFIDENTIAL"}
+
+
+@activity("test.secret_probe")
+def secret_probe(*, token: str, context) -> dict:
+    """Proves it received a secret's real value (its digest), and tries to leak it: the echo,
+    the log line and the error must all come out masked."""
+    import hashlib
+
+    import structlog
+
+    structlog.get_logger("tests.secret_probe").warning("probe_got_token", seen=token)
+    if token.startswith("fail:"):
+        raise RuntimeError(f"refusing {token}")
+    return {"sha256": hashlib.sha256(token.encode()).hexdigest(), "echo": f"got {token}"}

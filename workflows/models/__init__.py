@@ -10,8 +10,10 @@ from workflows.models.instances import (
     WorkflowInstance,
 )
 from workflows.models.operations import DeadLetter, WorkerProcess, WorkerState
+from workflows.models.secrets import Secret
 from workflows.models.steps import Step, StepKind, StepStatus
 from workflows.models.tenancy import Membership, Role, Tenant
+from workflows.models.tokens import UserTokenVersion
 from workflows.models.triggers import (
     ApiToken,
     RetainedEvent,
@@ -31,12 +33,14 @@ __all__ = [
     "Membership",
     "RetainedEvent",
     "Role",
+    "Secret",
     "Step",
     "StepKind",
     "StepStatus",
     "Tenant",
     "TriggerFire",
     "TriggerType",
+    "UserTokenVersion",
     "WorkerProcess",
     "WorkerState",
     "WorkflowDefinition",

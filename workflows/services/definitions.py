@@ -13,6 +13,7 @@ from workflows.definition_cache import cached_published_invalidate_on_commit
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.models import InstanceStatus, Tenant, WorkflowDefinition, WorkflowInstance
 from workflows.revisions import definition_revision
+from workflows.services.secrets import secret_references_check
 from workflows.services.triggers import triggers_index, triggers_remove
 
 # Path segments under definitions/ that are actions, so they cannot be definition ids.
@@ -108,6 +109,7 @@ def _fields_from(body: dict) -> dict:
 @transaction.atomic
 def definition_create(*, tenant: Tenant, user, body: Any) -> WorkflowDefinition:
     body = _normalised_body(body)
+    secret_references_check(tenant=tenant, body=body)
     definition_id = body["definition_id"]
     try:
         with transaction.atomic():
@@ -130,6 +132,7 @@ def definition_save_draft(
     With `expected_revision` (what the caller read), a save on top of someone else's is a
     Conflict instead of silently replacing their work."""
     body = _normalised_body(body, definition_id=definition_id)
+    secret_references_check(tenant=tenant, body=body)
     latest = _locked_versions(tenant, definition_id)[0]
     if expected_revision is not None and expected_revision != definition_revision(latest):
         raise Conflict(
@@ -164,6 +167,7 @@ def definition_publish(*, tenant: Tenant, user, definition_id: str) -> WorkflowD
     if problems:
         raise InvalidInput("The latest version is not valid and cannot be published.",
                            errors=problems, code="invalid_definition")
+    secret_references_check(tenant=tenant, body=latest.body)
     WorkflowDefinition.objects.filter(
         tenant=tenant, definition_id=definition_id, is_published=True
     ).update(is_published=False)

@@ -49,6 +49,7 @@ ALLOWED_NAMES = (
     "item",
     "index",
     "payload",
+    "secrets",
 )
 _MISSING_AS_NONE = dict.fromkeys(ALLOWED_NAMES)
 _FORMS = ("expr", "template", "literal")

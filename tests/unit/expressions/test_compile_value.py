@@ -81,6 +81,7 @@ def test_allowed_names_are_the_documented_ones():
         "item",
         "index",
         "payload",
+        "secrets",
     )
 
 
