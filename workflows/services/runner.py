@@ -20,6 +20,8 @@ from datetime import timedelta
 import structlog
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from runtime import engine
@@ -166,21 +168,29 @@ def step_process(*, step_id, worker: str = "inline") -> str:
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
         with structlog.contextvars.bound_contextvars(**context):
-            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None)
+            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None,
+                                             continued=count > 0)
         first = first or outcome
         if step is None:
             break
     return first
 
 
-def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step | None]:
-    """Process a claimed step; returns (what happened, the next step claimed for this worker)."""
+def _process_claimed(step: Step, claim_next_for: str | None, *,
+                     continued: bool = False) -> tuple[str, Step | None]:
+    """Process a claimed step; returns (what happened, the next step claimed for this worker).
+
+    `continued`: the step was claimed for this worker by the previous one (a continuation), not
+    by `_claim`, so the hold check of the claim did not see an operator's suspend since."""
     log = logger.bind(kind=step.kind)
     if step.deliveries > settings.WEFT_STEP_MAX_DELIVERIES:
         step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries - 1} times "
                                                "without finishing")
         raise PoisonStep(step.id)
     outcome = None
+    if step.kind == StepKind.TASK and continued and \
+            WorkflowInstance.objects.filter(pk=step.instance_id, held=True).exists():
+        return _put_back(step, log), None
     if step.kind == StepKind.TASK:
         request = TaskRequest.from_dict(step.payload)
         log = log.bind(activity_id=request.activity_id, attempt=step.attempt)
@@ -203,19 +213,24 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
                         update_fields=STEP_UPSERT_FIELDS)
                 log.info("step_retrying", error=str(exc))
                 return "retrying", None
+    max_steps = settings.WEFT_BURST_MAX_STEPS
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
-        if instance.held:
-            # Suspended meanwhile: this step's result is applied (it ran), but the steps it
-            # schedules wait, unclaimed, until the instance is resumed.
+        if instance.held and instance.status in InstanceStatus.active():
+            if outcome is None:
+                # Claimed before the operator suspended, not yet run: nothing of it executes.
+                return _put_back(step, log), None
+            # Suspended while the task ran: its result is recorded, and that is all. What
+            # comes next (inline activities included) waits, unclaimed, for the release.
             claim_next_for = None
+            max_steps = 0
         if instance.status not in InstanceStatus.active():
             Step.objects.filter(pk=step.pk).update(status=StepStatus.CANCELLED,
                                                    finished_at=timezone.now())
             log.info("step_discarded", instance_status=instance.status)
             return "discarded", None
         plan = plan_for_instance(instance)
-        result = _engine_call(step, instance, plan, outcome)
+        result = _engine_call(step, instance, plan, outcome, max_steps=max_steps)
         applier = ResultApplier(instance, plan)
         applier.apply(result)
         applier.finish(completed_step=step, step_error=_error_json(outcome),
@@ -247,9 +262,18 @@ def _error_json(outcome) -> dict | None:
     return None
 
 
-def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome):
+def _put_back(step: Step, log) -> str:
+    """A claimed step of a held instance goes back to pending, unpublished and without this
+    delivery counted; releasing the instance publishes it again."""
+    Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+        status=StepStatus.PENDING, claimed_by=None, lease_until=None, published_at=None,
+        deliveries=Greatest(F("deliveries") - 1, 0))
+    log.info("step_held")
+    return "held"
+
+
+def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome, *, max_steps: int):
     now = timezone.now()
-    max_steps = settings.WEFT_BURST_MAX_STEPS
     if step.kind == StepKind.TASK:
         status, value = outcome
         if status == "ok":
