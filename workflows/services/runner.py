@@ -31,7 +31,7 @@ from workflows.models import InstanceStatus, Step, StepKind, StepStatus, Workflo
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier, error_of
 from workflows.services.instances import instance_lock
-from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
+from workflows.services.outbox import new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
 
 logger = structlog.get_logger(__name__)
@@ -206,13 +206,7 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
         except Exception as exc:
             outcome = ("error", exc)
             if should_retry(request.retry, step.attempt, exc):
-                with transaction.atomic():
-                    Step.objects.bulk_create(
-                        [retry_step(step, _InstanceRef(step), request, exc), _done(step, exc)],
-                        update_conflicts=True, unique_fields=["id"],
-                        update_fields=STEP_UPSERT_FIELDS)
-                log.info("step_retrying", error=str(exc))
-                return "retrying", None
+                return _retry_if_still_owned(step, request, exc, log), None
     max_steps = settings.WEFT_BURST_MAX_STEPS
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
@@ -239,20 +233,41 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
     return "done", applier.claimed_next
 
 
+def _retry_if_still_owned(step: Step, request: TaskRequest, exc: BaseException, log) -> str:
+    """Schedules the next attempt of a failed task, under the instance lock, only while the
+    step is still this worker's (a cancel or a lease takeover did not take it), the instance
+    is active (a held one's retry waits for the release) and the engine still owns the task
+    (`wait_any` may have disowned it). A faulted instance's task gets no retry here: an
+    operator's retry re-issues it. (instance, task, attempt) is unique, so two chains of
+    attempts cannot both start."""
+    with transaction.atomic():
+        instance = instance_lock(None, step.instance_id)
+        owned = instance.status in InstanceStatus.active() and \
+            step.task_key in (instance.state.get("tasks") or {})
+        finished = Step.objects.filter(
+            pk=step.pk, status=StepStatus.RUNNING, claimed_by=step.claimed_by,
+        ).update(status=StepStatus.DONE if owned else StepStatus.CANCELLED,
+                 finished_at=timezone.now(), error=error_of(exc, step.attempt), lease_until=None)
+        if not finished:
+            log.info("step_retry_dropped", reason="the step is no longer this worker's",
+                     error=str(exc))
+            return "discarded"
+        if not owned:
+            log.info("step_retry_dropped", reason="task not owned by an active instance",
+                     instance_status=instance.status, error=str(exc))
+            return "discarded"
+        Step.objects.bulk_create([retry_step(step, _InstanceRef(step), request, exc)],
+                                 ignore_conflicts=True)
+    log.info("step_retrying", error=str(exc))
+    return "retrying"
+
+
 class _InstanceRef:
     """What `new_step` needs of an instance, without loading it."""
 
     def __init__(self, step: Step) -> None:
         self.id = step.instance_id
         self.tenant_id = step.tenant_id
-
-
-def _done(step: Step, exc: BaseException) -> Step:
-    step.status = StepStatus.DONE
-    step.finished_at = timezone.now()
-    step.error = error_of(exc, step.attempt)
-    step.lease_until = None
-    return step
 
 
 def _error_json(outcome) -> dict | None:
