@@ -65,3 +65,12 @@ def poison(*, flag_file: str) -> dict:
     if os.path.exists(flag_file):
         os._exit(13)
     return {"survived": True}
+
+
+@activity("test.fail_while")
+def fail_while(*, flag_file: str) -> dict:
+    """Fails for good (not retryable) while `flag_file` exists: an operator "fixes" the cause
+    by removing it, then retries the instance."""
+    if os.path.exists(flag_file):
+        raise NonRetryableError(f"{flag_file} exists")
+    return {"fixed": True}

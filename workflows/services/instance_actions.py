@@ -11,6 +11,7 @@ from workflows.models import (
     Bookmark,
     InstanceStatus,
     Step,
+    StepKind,
     StepStatus,
     Tenant,
     WorkflowInstance,
@@ -18,7 +19,7 @@ from workflows.models import (
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier
 from workflows.services.instances import instance_lock
-from workflows.services.outbox import steps_publish_on_commit
+from workflows.services.outbox import new_step, steps_publish_on_commit
 from workflows.services.records import ResultRecorder
 
 
@@ -94,8 +95,29 @@ def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     instance.finished_at = None
     driver = ResultApplier(instance, plan)
     driver.apply(result)
+    driver.steps += _outstanding_tasks_reissued(instance, requested={t.key for t in result.tasks})
     driver.finish()
     return instance
+
+
+def _outstanding_tasks_reissued(instance: WorkflowInstance, *, requested: set[str]) -> list[Step]:
+    """New steps for the tasks the engine still waits on but no step will answer any more: while
+    the instance was faulted, other branches' tasks ran and their results were discarded. Each
+    runs again as its next attempt (same idempotency key, so a user function can tell a
+    repeated call); a task whose step is still pending or running keeps it."""
+    outstanding = set(instance.state.get("tasks") or {}) - requested
+    if not outstanding:
+        return []
+    latest: dict[str, Step] = {}
+    live: set[str] = set()
+    for step in Step.objects.filter(instance=instance, task_key__in=outstanding).order_by(
+            "attempt"):
+        latest[step.task_key] = step
+        if step.status in (StepStatus.PENDING, StepStatus.RUNNING):
+            live.add(step.task_key)
+    return [new_step(instance, StepKind.TASK, queue=step.queue, payload=step.payload,
+                     task_key=key, attempt=step.attempt + 1)
+            for key, step in latest.items() if key not in live]
 
 
 @transaction.atomic
