@@ -30,10 +30,11 @@ def _refuse(instance: WorkflowInstance, action: str) -> Conflict:
 
 @transaction.atomic
 def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
-    """Cancel an active instance: pending steps and bookmarks are dropped, children cancelled.
+    """Cancel an active or faulted instance: pending steps and bookmarks are dropped, children
+    cancelled.
     A step already running finishes, but its result is discarded."""
     instance = instance_lock(tenant, instance_id)
-    if instance.status not in InstanceStatus.active():
+    if instance.status not in (*InstanceStatus.active(), InstanceStatus.FAULTED):
         raise _refuse(instance, "cancel")
     plan = plan_for_instance(instance)
     recorder = ResultRecorder(instance)
@@ -96,8 +97,22 @@ def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     driver = ResultApplier(instance, plan)
     driver.apply(result)
     driver.steps += _outstanding_tasks_reissued(instance, requested={t.key for t in result.tasks})
+    _dead_steps_revived(instance)
     driver.finish()
     return instance
+
+
+def _dead_steps_revived(instance: WorkflowInstance) -> None:
+    """Poison steps that were not tasks (a resume, a child's end) carry a stimulus the engine
+    still waits for: they run again. (A dead task was failed in the engine, and its activity
+    runs again through the retry itself.)"""
+    dead = list(Step.objects.filter(instance=instance, status=StepStatus.DEAD,
+                                    kind__in=[StepKind.RESUME, StepKind.FAIL]))
+    if dead:
+        Step.objects.filter(pk__in=[s.pk for s in dead]).update(
+            status=StepStatus.PENDING, deliveries=0, claimed_by=None, lease_until=None,
+            finished_at=None, published_at=timezone.now())
+        steps_publish_on_commit(dead)
 
 
 def _outstanding_tasks_reissued(instance: WorkflowInstance, *, requested: set[str]) -> list[Step]:
