@@ -17,7 +17,7 @@ from workflows.models import (
     WorkflowInstance,
 )
 from workflows.plans import plan_for_instance
-from workflows.services.apply import ResultApplier
+from workflows.services.apply import ResultApplier, notify_parent
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import new_step, steps_publish_on_commit
 from workflows.services.records import ResultRecorder
@@ -46,6 +46,7 @@ def instance_cancel(*, tenant: Tenant, instance_id) -> WorkflowInstance:
                                                       StepStatus.RUNNING]).update(
         status=StepStatus.CANCELLED, finished_at=timezone.now())
     recorder.flush(now=timezone.now())
+    _parent_told(instance)
     for child_id in instance.children.filter(status__in=InstanceStatus.active()).values_list(
         "id", flat=True
     ):
@@ -97,22 +98,32 @@ def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     driver = ResultApplier(instance, plan)
     driver.apply(result)
     driver.steps += _outstanding_tasks_reissued(instance, requested={t.key for t in result.tasks})
-    _dead_steps_revived(instance)
+    _claimed_stimuli_revived(instance)
     driver.finish()
     return instance
 
 
-def _dead_steps_revived(instance: WorkflowInstance) -> None:
-    """Poison steps that were not tasks (a resume, a child's end) carry a stimulus the engine
-    still waits for: they run again. (A dead task was failed in the engine, and its activity
-    runs again through the retry itself.)"""
-    dead = list(Step.objects.filter(instance=instance, status=StepStatus.DEAD,
-                                    kind__in=[StepKind.RESUME, StepKind.FAIL]))
-    if dead:
-        Step.objects.filter(pk__in=[s.pk for s in dead]).update(
+def _claimed_stimuli_revived(instance: WorkflowInstance) -> None:
+    """Stimuli that reached the instance while it was faulted, or whose step went dead
+    (poison): the bookmark was claimed, but its resume (or a child's end) was discarded or
+    never finished. The engine still waits on that bookmark, so its latest such step runs
+    again."""
+    keys = set(instance.state.get("bookmarks") or {})
+    if not keys:
+        return
+    claimed = keys - set(Bookmark.objects.filter(instance=instance, key__in=keys)
+                         .values_list("key", flat=True))
+    latest: dict[str, Step] = {}
+    for step in Step.objects.filter(instance=instance, kind__in=[StepKind.RESUME, StepKind.FAIL],
+                                    payload__bookmark_key__in=claimed).order_by("created_at"):
+        latest[step.payload["bookmark_key"]] = step
+    revived = [s for s in latest.values()
+               if s.status in (StepStatus.CANCELLED, StepStatus.DEAD)]
+    if revived:
+        Step.objects.filter(pk__in=[s.pk for s in revived]).update(
             status=StepStatus.PENDING, deliveries=0, claimed_by=None, lease_until=None,
             finished_at=None, published_at=timezone.now())
-        steps_publish_on_commit(dead)
+        steps_publish_on_commit(revived)
 
 
 def _outstanding_tasks_reissued(instance: WorkflowInstance, *, requested: set[str]) -> list[Step]:
@@ -140,4 +151,18 @@ def instance_delete(*, tenant: Tenant, instance_id) -> None:
     instance = instance_lock(tenant, instance_id)
     if instance.status in InstanceStatus.active():
         raise Conflict("Cancel the instance before deleting it.", code="instance_active")
+    # A parent still waiting on this child (it ended without waking it) learns it is gone.
+    if instance.status != InstanceStatus.FINISHED:
+        instance.status = "deleted"
+    _parent_told(instance)
     instance.delete()
+
+
+def _parent_told(child: WorkflowInstance) -> None:
+    """A child that ended outside the engine's own run (cancelled, deleted) wakes a parent
+    waiting on it, as one that finishes or faults does (`apply.notify_parent`). A parent being
+    cancelled has dropped its bookmarks first, so a cancel cascading down wakes nobody."""
+    if child.parent_id and child.parent_bookmark_key:
+        steps = notify_parent(child)
+        Step.objects.bulk_create(steps)
+        steps_publish_on_commit(steps)

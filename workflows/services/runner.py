@@ -304,8 +304,9 @@ def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome, *, max_s
                                       max_steps=max_steps)
     if step.kind == StepKind.FAIL:
         return engine.fail_task(plan, instance.state, task_key=step.payload["bookmark_key"],
-                                now=now, error={"message": f"child {step.payload.get('child_id')}"
-                                                           f" {step.payload.get('child_status')}",
+                                now=now, error={"message": f"child workflow "
+                                                           f"{step.payload.get('child_id')} "
+                                                           f"{step.payload.get('child_status')}",
                                                 "type": "ChildFailed"},
                                 max_steps=max_steps)
     return engine.advance(plan, instance.state, now=now, max_steps=max_steps)
