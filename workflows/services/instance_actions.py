@@ -91,7 +91,9 @@ def instance_retry(*, tenant: Tenant, instance_id) -> WorkflowInstance:
         raise _refuse(instance, "retry")
     plan = plan_for_instance(instance)
     try:
-        result = engine.retry(plan, instance.state, now=timezone.now(), max_steps=1)
+        # A held instance's retry only re-queues the work; it runs after `resume/`.
+        result = engine.retry(plan, instance.state, now=timezone.now(),
+                              max_steps=0 if instance.held else 1)
     except InvalidTransition as exc:
         raise Conflict(str(exc), code="invalid_transition") from exc
     instance.finished_at = None

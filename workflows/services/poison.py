@@ -3,6 +3,7 @@ whose message reached the dead-letter queue, goes dead, and its instance faults 
 incident an operator can act on. Lock order: the step row, then its instance row.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,8 +43,11 @@ def step_mark_dead(*, step_id, reason: str) -> None:
     message = f"poison step {step.id} ({step.kind}): {reason}"
     result = None
     if step.kind == StepKind.TASK and step.task_key:
+        # A held instance only records the failure (under `continue` nothing runs on).
         result = engine.fail_task(plan, instance.state, task_key=step.task_key, now=now,
-                                  error={"message": message, "type": "Poison"})
+                                  error={"message": message, "type": "Poison"},
+                                  max_steps=0 if instance.held else
+                                  settings.WEFT_BURST_MAX_STEPS)
         if result.ignored or not result.incidents:
             result = None
     if result is None:

@@ -160,3 +160,30 @@ def test_an_http_request_to_a_held_instance_is_recorded_and_waits_for_resume(
     drain_steps()
     body = operator.get(f"{base}/").json()
     assert (body["status"], body["output"]) == ("finished", {"got": {"ok": True}})
+
+
+def test_retrying_a_held_instance_that_faulted_runs_nothing_until_resume(
+        tenant, publish, operator, settings, tmp_path):
+    settings.WEFT_STEP_CONTINUE_MAX = 0
+    flag = tmp_path / "broken"
+    flag.write_text("x")
+    publish(sequence("held-fault", [
+        {"id": "check", "type": "test.fail_while", "input": {"flag_file": str(flag)}},
+        {"id": "note", "type": "SetVariable", "variable": "seen", "value": "yes"},
+    ], variables=[{"name": "seen", "type": "string", "default": "no"}]))
+    instance = instance_dispatch(tenant=tenant, definition_id="held-fault")
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")
+    running = _claim(Step.objects.get(instance=instance, kind=StepKind.TASK).id, "w")
+    base = f"/api/v1/instances/{instance.id}"
+    operator.post(f"{base}/suspend/")
+    _process_claimed(running, claim_next_for=None)
+    assert operator.get(f"{base}/").json()["status"] == "faulted"
+    flag.unlink()
+    assert operator.post(f"{base}/retry/").status_code == 200
+    assert operator.get(f"{base}/").json()["status"] == "suspended"
+    drain_steps()
+    assert Step.objects.filter(instance=instance, kind=StepKind.TASK).count() == 1
+    operator.post(f"{base}/resume/")
+    drain_steps()
+    body = operator.get(f"{base}/").json()
+    assert (body["status"], body["variables"]) == ("finished", {"seen": "yes"})
