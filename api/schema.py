@@ -84,6 +84,35 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Start a workflow on the workers",
         "Start the published version asynchronously: 202 with `{id, status}`; the workers "
         "run it."),
+    ("post", "/api/v1/auth/token/revoke/"): (
+        "Revoke a refresh token (log out)",
+        "Blacklists the refresh token in the body; access tokens issued from it expire on "
+        "their own (30 minutes by default)."),
+    ("post", "/api/v1/auth/tokens/revoke-all/"): (
+        "Revoke all of my tokens",
+        "Log out everywhere: every access and refresh token of the caller stops working at "
+        "once (the caller's token version is bumped)."),
+    ("post", "/api/v1/members/{username}/revoke-tokens/"): (
+        "Revoke all tokens of a member",
+        "A tenant admin revokes every token of one of the tenant's members (a lost laptop, a "
+        "leaver). Users outside the tenant are a 404."),
+    ("get", "/api/v1/secrets/"): (
+        "List secret names",
+        "The tenant's secrets by name with their dates; values are write-only and never "
+        "returned. Editors and admins."),
+    ("post", "/api/v1/secrets/"): (
+        "Create a secret",
+        "`{name, value}`: stored encrypted; definitions read it as `secrets.NAME`. Admins."),
+    ("get", "/api/v1/secrets/{name}/"): (
+        "One secret's name and dates",
+        "Never its value. Editors and admins."),
+    ("put", "/api/v1/secrets/{name}/"): (
+        "Create or replace a secret's value",
+        "`{value}`: the next read of `secrets.NAME` gets the new value. Admins."),
+    ("delete", "/api/v1/secrets/{name}/"): (
+        "Delete a secret",
+        "Definitions that still name it are refused when saved; running instances that read "
+        "it get an incident. Admins."),
     ("get", "/api/v1/me/"): (
         "Who am I",
         "The signed-in user, the tenants they belong to with their role in each, and the "

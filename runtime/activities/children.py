@@ -11,13 +11,21 @@ class ExecuteWorkflow(Activity):
     kind = "blocking"
     description = (
         "Starts a published workflow as a child (effect start_child). With wait: true, waits "
-        "(bookmark kind child) and its output is the child's outputs."
+        "(bookmark kind child) and its output is the child's outputs. A child that is "
+        "cancelled, faults or is deleted fails the wait: a child_failed incident (an operator "
+        "retry starts the child again), or with child_failure: outcome the failed outcome."
     )
+    outcomes = ("done", "failed")
     properties = (
         PropertySpec("definition_id", "string", required=True),
         PropertySpec("input", "object", per_key=True, default={}),
         PropertySpec("wait", "boolean", dynamic=False, default=False),
         PropertySpec("correlation_id", "string", description="default: this instance's"),
+        PropertySpec("child_failure", "string", dynamic=False, default="fault",
+                     choices=("fault", "outcome"),
+                     description="when a waited-for child is cancelled, faults or is deleted: "
+                                 "fault (a child_failed incident) or outcome (the failed "
+                                 "outcome, output {error})"),
     )
 
     def execute(self, ctx) -> None:
@@ -43,3 +51,9 @@ class ExecuteWorkflow(Activity):
         )
         if key is None:
             ctx.complete(None)
+
+    def task_failed(self, ctx, error: str) -> None:
+        if (ctx.props or {}).get("child_failure") == "outcome":
+            ctx.complete({"error": error}, ("failed",))
+            return
+        ctx.fail(error, code="child_failed")

@@ -200,16 +200,48 @@ def resume_bookmark(plan, state: dict, *, bookmark_key: str, payload, now,
 
 
 def cancel(plan, state: dict, *, now) -> EngineResult:
-    """Cancels everything pending; bookmarks are removed and tasks disowned."""
+    """Cancels everything pending; bookmarks are removed and tasks disowned. A faulted
+    instance can be cancelled too (an operator gives up on it)."""
     call = EngineCall(plan, state, now)
+    if state["status"] == "faulted":
+        call.stopped = False
     if call.stopped:
         return call.result(ignored=True)
     call.end_workflow("cancelled")
     return call.result()
 
 
+def fault(plan, state: dict, *, now, message: str, code: str,
+          activity_id: str | None = None) -> EngineResult:
+    """Faults a running instance from outside its activities (a poison step: the work a step
+    carried kills every worker that runs it). An incident is recorded and the instance faults;
+    its queue, tasks and bookmarks are kept, so `retry` goes on from exactly there."""
+    call = EngineCall(plan, state, now)
+    if call.stopped:
+        return call.result(ignored=True)
+    node = plan.nodes.get(activity_id) if activity_id else None
+    incident = {
+        "activity_id": activity_id, "activity_type": node.type if node else None,
+        "message": message, "code": code, "expression": None, "timestamp": call.now_iso,
+    }
+    call.incidents.append(incident)
+    state["incidents"].append(incident)
+    call.entry("incident", node, message, {"code": code, "expression": None})
+    state["faulted_frame"] = None
+    state["faulted_outside"] = True
+    call.end_workflow("faulted", message)
+    return call.result()
+
+
 def retry(plan, state: dict, *, now, max_steps: int = DEFAULT_MAX_STEPS) -> EngineResult:
-    """Runs a faulted instance again from the activity that faulted."""
+    """Runs a faulted instance again from the activity that faulted (or, when it faulted
+    outside its activities, from where it stood)."""
+    if state["status"] == "faulted" and state.pop("faulted_outside", False):
+        state["status"] = "running"
+        call = EngineCall(plan, state, now)
+        call.entry("workflow_retried", None, None, {"activity_id": None})
+        call.drain(max_steps)
+        return call.result()
     if state["status"] != "faulted" or state.get("faulted_frame") not in state["frames"]:
         raise InvalidTransition("only an instance faulted by an activity can be retried")
     fid = state["faulted_frame"]
@@ -238,6 +270,7 @@ __all__ = [
     "cancel",
     "complete_task",
     "fail_task",
+    "fault",
     "resume_bookmark",
     "retry",
     "start_state",

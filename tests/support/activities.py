@@ -11,9 +11,11 @@ from runtime import NonRetryableError, activity
 
 
 @activity("test.flaky", retry={"max_attempts": 4, "initial_interval": 0.01, "max_interval": 0.05})
-def flaky(*, fail_times: int, context) -> dict:
-    """Fails its first `fail_times` attempts (retryable), then succeeds."""
+def flaky(*, fail_times: int, sleep: float = 0.0, context) -> dict:
+    """Fails its first `fail_times` attempts (retryable), each after `sleep` seconds, then
+    succeeds."""
     if context.attempt <= fail_times:
+        time.sleep(sleep)
         raise RuntimeError(f"attempt {context.attempt} fails on purpose")
     return {"attempt": context.attempt}
 
@@ -87,3 +89,20 @@ def secret_probe(*, token: str, context) -> dict:
     if token.startswith("fail:"):
         raise RuntimeError(f"refusing {token}")
     return {"sha256": hashlib.sha256(token.encode()).hexdigest(), "echo": f"got {token}"}
+
+
+@activity("test.fail_while")
+def fail_while(*, flag_file: str) -> dict:
+    """Fails for good (not retryable) while `flag_file` exists: an operator "fixes" the cause
+    by removing it, then retries the instance."""
+    if os.path.exists(flag_file):
+        raise NonRetryableError(f"{flag_file} exists")
+    return {"fixed": True}
+
+
+@activity("test.slow_fail", retry={"max_attempts": 5, "initial_interval": 1, "max_interval": 1})
+def slow_fail(*, seconds: float) -> None:
+    """Runs for `seconds`, then fails (retryable): a failure that lands after an operator
+    acted meanwhile."""
+    time.sleep(seconds)
+    raise RuntimeError(f"failed after {seconds}s on purpose")

@@ -63,6 +63,13 @@ class Step(models.Model):
                          condition=Q(status="running")),
             models.Index(fields=["instance", "status"], name="step_instance"),
         ]
+        constraints = [
+            # One step per attempt of a task: two workers that both think they own a failed
+            # attempt (a lease takeover) cannot start two chains of retries.
+            models.UniqueConstraint(fields=["instance", "task_key", "attempt"],
+                                    condition=Q(task_key__isnull=False),
+                                    name="step_task_attempt_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} step {self.id} ({self.status})"

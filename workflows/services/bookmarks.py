@@ -24,7 +24,8 @@ def lock_event_name(tenant_id: int, name: str) -> None:
     advisory_xact_lock(f"weft:event:{tenant_id}:{name}")
 
 
-def _resume_step(instance: WorkflowInstance, bookmark_key: str, payload) -> Step:
+def resume_step(instance: WorkflowInstance, bookmark_key: str, payload) -> Step:
+    """An unsaved RESUME step: a claimed bookmark's stimulus, run by a worker."""
     return new_step(instance, StepKind.RESUME, queue=queue_of(plan_for_instance(instance)),
                     payload={"bookmark_key": bookmark_key, "payload": payload})
 
@@ -47,7 +48,7 @@ def bookmarks_claim_for_event(*, tenant: Tenant, name: str, payload=None,
     if not claimed:
         return [], []
     Bookmark.objects.filter(pk__in=[b.pk for b in claimed]).delete()
-    steps = [_resume_step(b.instance, b.key, payload) for b in claimed]
+    steps = [resume_step(b.instance, b.key, payload) for b in claimed]
     return [str(b.instance_id) for b in claimed], steps
 
 
@@ -63,7 +64,7 @@ def retained_event_claim(bookmark: Bookmark) -> Step | None:
         return None
     event.delete()
     Bookmark.objects.filter(pk=bookmark.pk).delete()
-    return _resume_step(bookmark.instance, bookmark.key, event.payload)
+    return resume_step(bookmark.instance, bookmark.key, event.payload)
 
 
 @transaction.atomic
@@ -85,7 +86,7 @@ def bookmark_resume(*, tenant: Tenant, bookmark_id, payload=None,
     journal_operator_action(instance, action="bookmark resumed", actor=actor,
                             data={"bookmark": bookmark.name, "activity_id": bookmark.activity_id})
     instance.save(update_fields=["state", "updated_at"])
-    step = _resume_step(instance, bookmark.key, payload)
+    step = resume_step(instance, bookmark.key, payload)
     step.save(force_insert=True)
     steps_publish_on_commit([step])
     return instance

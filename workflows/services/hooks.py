@@ -32,8 +32,10 @@ from workflows.models import (
 )
 from workflows.plans import plan_for_instance
 from workflows.selectors.definitions import definition_get_published
+from workflows.services.bookmarks import resume_step
 from workflows.services.inline import InlineRunner
 from workflows.services.instances import instance_create, instance_lock
+from workflows.services.outbox import steps_publish_on_commit
 from workflows.services.tenancy import token_hash
 from workflows.text import find_unstorable, loads_json
 
@@ -195,6 +197,14 @@ def _resume(tenant, bookmark: Bookmark, payload: dict) -> HookAnswer:
         if not Bookmark.objects.filter(pk=bookmark.pk).delete()[0]:
             raise NotFound("No such endpoint.")
         instance.http_response = None  # this request waits for its own answer
+        if instance.held:
+            # Suspended by an operator: the request is recorded (the bookmark is claimed and
+            # its resume written) and runs on the workers once the instance is resumed.
+            step = resume_step(instance, bookmark.key, payload)
+            step.save(force_insert=True)
+            steps_publish_on_commit([step])
+            return HookAnswer(status=202, body={"id": str(instance.id),
+                                                "status": instance.status})
         plan = plan_for_instance(instance)
         runner = InlineRunner(instance, plan)
         runner.budget.deadline = min(runner.budget.deadline, deadline)

@@ -3,11 +3,12 @@ whose message reached the dead-letter queue, goes dead, and its instance faults 
 incident an operator can act on. Lock order: the step row, then its instance row.
 """
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from runtime import engine
-from workflows.models import Incident, InstanceStatus, Step, StepKind, StepStatus
+from workflows.models import InstanceStatus, Step, StepKind, StepStatus
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier
 from workflows.services.instances import instance_lock
@@ -38,19 +39,33 @@ def step_mark_dead(*, step_id, reason: str) -> None:
     if instance.status not in InstanceStatus.active():
         return
     plan = plan_for_instance(instance)
-    activity_id = (step.payload or {}).get("activity_id", "")
+    now = timezone.now()
+    message = f"poison step {step.id} ({step.kind}): {reason}"
+    result = None
     if step.kind == StepKind.TASK and step.task_key:
-        result = engine.fail_task(plan, instance.state, task_key=step.task_key,
-                                  now=timezone.now(),
-                                  error={"message": f"poison step: {reason}", "type": "Poison"})
-        if not result.ignored and result.incidents:
-            applier = ResultApplier(instance, plan)
-            applier.apply(result)
-            applier.finish()
-            return
-    Incident.objects.create(instance=instance, activity_id=activity_id,
-                            activity_type=(step.payload or {}).get("activity_type", ""),
-                            code="poison_step", message=f"Step {step.id}: {reason}",
-                            created_at=timezone.now(), data={"step_id": str(step.id)})
-    instance.status = InstanceStatus.FAULTED
-    instance.save(update_fields=["status", "updated_at"])
+        # A held instance only records the failure (under `continue` nothing runs on).
+        result = engine.fail_task(plan, instance.state, task_key=step.task_key, now=now,
+                                  error={"message": message, "type": "Poison"},
+                                  max_steps=0 if instance.held else
+                                  settings.WEFT_BURST_MAX_STEPS)
+        if result.ignored or not result.incidents:
+            result = None
+    if result is None:
+        # Not a task (an advance, a resume, a child's end), or a task the engine no longer
+        # waits on: the instance faults through the engine all the same, so that its row and
+        # its state agree and retry, cancel and re-drive all work. A retry runs the dead step
+        # again (`instance_actions.instance_retry`).
+        result = engine.fault(plan, instance.state, now=now, message=message,
+                              code="poison_step", activity_id=_activity_of(step, instance))
+    applier = ResultApplier(instance, plan)
+    applier.apply(result)
+    applier.finish()
+
+
+def _activity_of(step: Step, instance) -> str | None:
+    """The activity a step was about, when it names one (a task, or a bookmark it resumes)."""
+    payload = step.payload or {}
+    if payload.get("activity_id"):
+        return payload["activity_id"]
+    bookmark = (instance.state.get("bookmarks") or {}).get(payload.get("bookmark_key") or "")
+    return bookmark.get("activity_id") if bookmark else None

@@ -20,6 +20,8 @@ from datetime import timedelta
 import structlog
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from runtime import engine
@@ -30,7 +32,7 @@ from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier, error_of
 from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_lock
-from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
+from workflows.services.outbox import new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
 
 logger = structlog.get_logger(__name__)
@@ -167,21 +169,29 @@ def step_process(*, step_id, worker: str = "inline") -> str:
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
         with structlog.contextvars.bound_contextvars(**context):
-            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None)
+            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None,
+                                             continued=count > 0)
         first = first or outcome
         if step is None:
             break
     return first
 
 
-def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step | None]:
-    """Process a claimed step; returns (what happened, the next step claimed for this worker)."""
+def _process_claimed(step: Step, claim_next_for: str | None, *,
+                     continued: bool = False) -> tuple[str, Step | None]:
+    """Process a claimed step; returns (what happened, the next step claimed for this worker).
+
+    `continued`: the step was claimed for this worker by the previous one (a continuation), not
+    by `_claim`, so the hold check of the claim did not see an operator's suspend since."""
     log = logger.bind(kind=step.kind)
     if step.deliveries > settings.WEFT_STEP_MAX_DELIVERIES:
         step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries - 1} times "
                                                "without finishing")
         raise PoisonStep(step.id)
     outcome = None
+    if step.kind == StepKind.TASK and continued and \
+            WorkflowInstance.objects.filter(pk=step.instance_id, held=True).exists():
+        return _put_back(step, log), None
     if step.kind == StepKind.TASK:
         request = TaskRequest.from_dict(step.payload)
         log = log.bind(activity_id=request.activity_id, attempt=step.attempt)
@@ -200,32 +210,60 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
             log_activity_failure(logger, request=request, attempt=step.attempt, exc=exc,
                                  will_retry=will_retry, step_id=str(step.id))
             if will_retry:
-                with transaction.atomic():
-                    Step.objects.bulk_create(
-                        [retry_step(step, _InstanceRef(step), request, exc), _done(step, exc)],
-                        update_conflicts=True, unique_fields=["id"],
-                        update_fields=STEP_UPSERT_FIELDS)
-                log.info("step_retrying", error=str(exc))
-                return "retrying", None
+                return _retry_if_still_owned(step, request, exc, log), None
+    max_steps = settings.WEFT_BURST_MAX_STEPS
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
-        if instance.held:
-            # Suspended meanwhile: this step's result is applied (it ran), but the steps it
-            # schedules wait, unclaimed, until the instance is resumed.
+        if instance.held and instance.status in InstanceStatus.active():
+            if outcome is None:
+                # Claimed before the operator suspended, not yet run: nothing of it executes.
+                return _put_back(step, log), None
+            # Suspended while the task ran: its result is recorded, and that is all. What
+            # comes next (inline activities included) waits, unclaimed, for the release.
             claim_next_for = None
+            max_steps = 0
         if instance.status not in InstanceStatus.active():
             Step.objects.filter(pk=step.pk).update(status=StepStatus.CANCELLED,
                                                    finished_at=timezone.now())
             log.info("step_discarded", instance_status=instance.status)
             return "discarded", None
         plan = plan_for_instance(instance)
-        result = _engine_call(step, instance, plan, outcome)
+        result = _engine_call(step, instance, plan, outcome, max_steps=max_steps)
         applier = ResultApplier(instance, plan)
         applier.apply(result)
         applier.finish(completed_step=step, step_error=_error_json(outcome),
                        claim_next_for=claim_next_for)
     log.info("step_done", status=instance.status)
     return "done", applier.claimed_next
+
+
+def _retry_if_still_owned(step: Step, request: TaskRequest, exc: BaseException, log) -> str:
+    """Schedules the next attempt of a failed task, under the instance lock, only while the
+    step is still this worker's (a cancel or a lease takeover did not take it), the instance
+    is active (a held one's retry waits for the release) and the engine still owns the task
+    (`wait_any` may have disowned it). A faulted instance's task gets no retry here: an
+    operator's retry re-issues it. (instance, task, attempt) is unique, so two chains of
+    attempts cannot both start."""
+    with transaction.atomic():
+        instance = instance_lock(None, step.instance_id)
+        owned = instance.status in InstanceStatus.active() and \
+            step.task_key in (instance.state.get("tasks") or {})
+        finished = Step.objects.filter(
+            pk=step.pk, status=StepStatus.RUNNING, claimed_by=step.claimed_by,
+        ).update(status=StepStatus.DONE if owned else StepStatus.CANCELLED,
+                 finished_at=timezone.now(), error=error_of(exc, step.attempt), lease_until=None)
+        if not finished:
+            log.info("step_retry_dropped", reason="the step is no longer this worker's",
+                     error=str(exc))
+            return "discarded"
+        if not owned:
+            log.info("step_retry_dropped", reason="task not owned by an active instance",
+                     instance_status=instance.status, error=str(exc))
+            return "discarded"
+        Step.objects.bulk_create([retry_step(step, _InstanceRef(step), request, exc)],
+                                 ignore_conflicts=True)
+    log.info("step_retrying", error=str(exc))
+    return "retrying"
 
 
 class _InstanceRef:
@@ -236,14 +274,6 @@ class _InstanceRef:
         self.tenant_id = step.tenant_id
 
 
-def _done(step: Step, exc: BaseException) -> Step:
-    step.status = StepStatus.DONE
-    step.finished_at = timezone.now()
-    step.error = error_of(exc, step.attempt)
-    step.lease_until = None
-    return step
-
-
 def _error_json(outcome) -> dict | None:
     if outcome and outcome[0] == "error":
         exc = outcome[1]
@@ -251,9 +281,18 @@ def _error_json(outcome) -> dict | None:
     return None
 
 
-def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome):
+def _put_back(step: Step, log) -> str:
+    """A claimed step of a held instance goes back to pending, unpublished and without this
+    delivery counted; releasing the instance publishes it again."""
+    Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+        status=StepStatus.PENDING, claimed_by=None, lease_until=None, published_at=None,
+        deliveries=Greatest(F("deliveries") - 1, 0))
+    log.info("step_held")
+    return "held"
+
+
+def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome, *, max_steps: int):
     now = timezone.now()
-    max_steps = settings.WEFT_BURST_MAX_STEPS
     if step.kind == StepKind.TASK:
         status, value = outcome
         if status == "ok":
@@ -269,8 +308,9 @@ def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome):
                                       max_steps=max_steps)
     if step.kind == StepKind.FAIL:
         return engine.fail_task(plan, instance.state, task_key=step.payload["bookmark_key"],
-                                now=now, error={"message": f"child {step.payload.get('child_id')}"
-                                                           f" {step.payload.get('child_status')}",
+                                now=now, error={"message": f"child workflow "
+                                                           f"{step.payload.get('child_id')} "
+                                                           f"{step.payload.get('child_status')}",
                                                 "type": "ChildFailed"},
                                 max_steps=max_steps)
     return engine.advance(plan, instance.state, now=now, max_steps=max_steps)

@@ -30,7 +30,8 @@ def sequence(definition_id: str, activities: list, **extra) -> dict:
 
 def drain_steps(limit: int = 1000) -> int:
     """Run due steps the way a worker does (through `step_process`) until none is left; returns
-    how many ran. Integration tests use it instead of a broker; e2e tests use real workers."""
+    how many ran. Steps of held instances are not due (the sweeper skips them too).
+    Integration tests use it instead of a broker; e2e tests use real workers."""
     from django.utils import timezone
 
     from workflows.models import Step, StepStatus
@@ -38,7 +39,8 @@ def drain_steps(limit: int = 1000) -> int:
 
     ran = 0
     while ran < limit:
-        step_id = (Step.objects.filter(status=StepStatus.PENDING, run_after__lte=timezone.now())
+        step_id = (Step.objects.filter(status=StepStatus.PENDING, run_after__lte=timezone.now(),
+                                        instance__held=False)
                    .order_by("created_at").values_list("id", flat=True).first())
         if step_id is None:
             return ran

@@ -293,8 +293,9 @@ def test_a_worker_runs_the_next_steps_of_an_instance_itself(tenant, publish):
     assert all(s.published_at is None and s.deliveries == 1 for s in steps)  # never sent
     statements = [q for q in captured if "SAVEPOINT" not in q["sql"]]
     # One claim, then five statements for each of the six steps (the first burst and five
-    # tasks): the steps kept need no claim.
-    assert len(statements) == 1 + 6 * 5
+    # tasks): the steps kept need no claim, only a look whether an operator suspended the
+    # instance meanwhile (one per task kept).
+    assert len(statements) == 1 + 6 * 5 + 5
 
 
 def test_a_fork_publishes_all_its_branches_for_other_workers(tenant, publish):
@@ -321,7 +322,7 @@ def test_continuing_stops_at_the_budget(tenant, publish, settings):
     assert statuses[-1][1] is not None  # the step after the budget was published
 
 
-def test_a_step_running_when_suspended_finishes_but_starts_nothing_new(tenant, publish):
+def test_a_step_claimed_when_suspended_runs_nothing_and_waits(tenant, publish):
     publish(sequence("pair", [
         {"id": "one", "type": "examples.add", "input": {"a": 1, "b": 1}},
         {"id": "two", "type": "examples.add", "input": {"a": 2, "b": 2}}]))
@@ -335,10 +336,11 @@ def test_a_step_running_when_suspended_finishes_but_starts_nothing_new(tenant, p
 
     claimed = _claim(process_step.id, "w")  # a worker has it...
     instance_hold(tenant=tenant, instance_id=other.id)  # ...when the operator suspends
-    assert _process_claimed(claimed, claim_next_for="w|h|1") == ("done", None)
+    assert _process_claimed(claimed, claim_next_for="w|h|1") == ("held", None)
     other.refresh_from_db()
     assert other.status == "suspended" and other.held
     waiting = Step.objects.get(instance=other, status=StepStatus.PENDING)
+    assert waiting.pk == claimed.pk and waiting.deliveries == 0
     assert step_process(step_id=waiting.id, worker="w") == "skipped"
     instance_release(tenant=tenant, instance_id=other.id)
     drain_steps()

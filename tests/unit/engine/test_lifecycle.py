@@ -157,3 +157,30 @@ def test_failing_a_child_wait_by_its_bookmark_key_raises_an_incident():
     assert result.incidents[0]["activity_id"] == "x"
     assert "Child workflow faulted." in result.incidents[0]["message"]
     assert d.open_bookmarks() == {}
+
+
+def test_fault_from_outside_keeps_the_waits_and_retry_goes_on_from_there():
+    from runtime.engine import fault
+
+    d = Driver(definition(seq("s", {"id": "e", "type": "Event", "event": "x"},
+                              log("b", "after"))))
+    key = d.advance().bookmarks[0]["key"]
+    result = d._call(fault, message="poison step", code="poison_step", activity_id="e")
+    assert result.status == "faulted"
+    assert (result.incidents[0]["code"], result.incidents[0]["activity_id"]) == (
+        "poison_step", "e")
+    assert [e["event"] for e in result.journal] == ["incident", "workflow_faulted"]
+    assert d.resume(key, {}).ignored is True  # faulted: nothing runs
+    retried = d._call(retry)
+    assert retried.status == "suspended" and key in d.state["bookmarks"]
+    assert d.resume(key, {}).status == "finished"
+    assert d.logs() == ["after"]
+
+
+def test_a_faulted_instance_can_be_cancelled():
+    d = Driver(definition(seq("s", log("a", expr("input.missing['x']")))))
+    assert d.advance().status == "faulted"
+    result = d.cancel()
+    assert result.status == "cancelled" and not result.ignored
+    with pytest.raises(InvalidTransition):
+        retry(d.plan, d.state, now=d.now)
