@@ -222,6 +222,8 @@ CELERY_BEAT_SCHEDULE = {
     "weft-fire-due-timers": {"task": "weft.fire_due_timers", "schedule": 1.0},
     "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
+    # Events kept with `retain_seconds` that no wait took before they expired.
+    "weft-purge-retained-events": {"task": "weft.purge_retained_events", "schedule": 60.0},
 }
 
 # --- Execution ------------------------------------------------------------------------------

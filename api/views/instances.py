@@ -175,7 +175,8 @@ class EventPublishView(TenantAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         result = events.event_publish(tenant=self.tenant, name=name, payload=data["payload"],
-                                         correlation_id=data["correlation_id"])
+                                         correlation_id=data["correlation_id"],
+                                         retain_seconds=data["retain_seconds"])
         return Response(result)
 
 
