@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from workflows.broker import publish_step, publish_steps
+from workflows.broker import StepMessage, publish_messages
 from workflows.models import Step, StepStatus, WorkflowInstance
 
 logger = structlog.get_logger(__name__)
@@ -38,31 +38,39 @@ def queue_of(plan) -> str:
 
 def steps_publish_on_commit(steps: list[Step]) -> None:
     if steps:
-        due = [(s.id, s.queue, s.instance_id) for s in steps]
+        # A snapshot: the step objects may change before the transaction commits.
+        due = [(s.id, s.queue, s.publish_count) for s in steps]
         transaction.on_commit(lambda: steps_publish(due))
 
 
 def steps_publish(steps: list[tuple]) -> None:
-    """Send the steps to the broker. A few steps (a fork's branches) get one message each, so
-    that idle workers take them in parallel; many at once (a thousand timers due in the same
-    second, a sweep after an outage) go in messages of up to `WEFT_STEPS_PER_MESSAGE`, which
-    keeps the queue short (a deep queue slows every receive). A failure leaves the steps
-    unpublished for the sweeper: a broker outage delays work, it never loses it."""
-    failed = []
-    per_message = settings.WEFT_STEPS_PER_MESSAGE
-    if len(steps) <= settings.WEFT_STEPS_SINGLE_MESSAGES:
-        batches = [[step] for step in steps]
-    else:
-        batches = [steps[i:i + per_message] for i in range(0, len(steps), per_message)]
-    for batch in batches:
+    """Send the steps, (id, queue, publish number) each, to the broker, every one on its own
+    queue. A few steps of a queue (a fork's branches) get one message each, so that idle
+    workers take them in parallel; many at once (a thousand timers due in the same second, a
+    sweep after an outage) go in messages of up to `WEFT_STEPS_PER_MESSAGE`, which keeps the
+    queue short (a deep queue slows every receive). The messages of a queue are sent in
+    batches (`SendMessageBatch` on SQS). A failure leaves the steps unpublished for the
+    sweeper: a broker outage delays work, it never loses it."""
+    by_queue: dict[str, list[tuple[str, int]]] = {}
+    for step_id, queue, publish_count in steps:
+        by_queue.setdefault(queue, []).append((str(step_id), publish_count))
+    failed: list[str] = []
+    for queue, queued in by_queue.items():
+        messages = _messages(queued)
         try:
-            if len(batch) == 1:
-                step_id, queue, instance_id = batch[0]
-                publish_step(step_id=step_id, queue=queue, group_id=instance_id)
-            else:
-                publish_steps(step_ids=[step_id for step_id, _, _ in batch], queue=batch[0][1])
-        except Exception as exc:
-            failed += [step_id for step_id, _, _ in batch]
-            logger.warning("step_publish_failed", steps=len(batch), error=str(exc))
+            refused = publish_messages(queue=queue, messages=messages)
+        except Exception as exc:  # the broker is unreachable: nothing of this queue went
+            logger.warning("step_publish_failed", queue=queue, steps=len(queued),
+                           error=str(exc))
+            refused = messages
+        failed += [step_id for message in refused for step_id in message.step_ids]
     if failed:
         Step.objects.filter(pk__in=failed, status=StepStatus.PENDING).update(published_at=None)
+
+
+def _messages(queued: list[tuple[str, int]]) -> list[StepMessage]:
+    if len(queued) <= settings.WEFT_STEPS_SINGLE_MESSAGES:
+        return [StepMessage((step,)) for step in queued]
+    per_message = settings.WEFT_STEPS_PER_MESSAGE
+    return [StepMessage(tuple(queued[i:i + per_message]))
+            for i in range(0, len(queued), per_message)]

@@ -34,12 +34,12 @@ def steps_sweep(*, limit: int = 500) -> dict:
             Step.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=StepStatus.PENDING, run_after__lte=now, instance__held=False)
             .filter(Q(published_at__isnull=True) | Q(published_at__lt=stale))
-            .order_by("run_after").only("id", "queue", "instance_id")[:limit]
+            .order_by("run_after").only("id", "queue", "publish_count")[:limit]
         )
         if due:
             Step.objects.filter(pk__in=[s.pk for s in due]).update(published_at=now)
     for step in poison:
         step_mark_dead(step_id=step.id, reason=f"delivered {step.deliveries} times without "
                                                "finishing (the worker died each time)")
-    steps_publish([(s.id, s.queue, s.instance_id) for s in due])
+    steps_publish([(s.id, s.queue, s.publish_count) for s in due])
     return {"published": len(due), "revived": len(revived), "dead": len(poison)}

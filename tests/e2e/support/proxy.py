@@ -25,6 +25,16 @@ def _is_receive(headers, body: bytes) -> bool:
     return b"Action=ReceiveMessage" in body
 
 
+def _action(headers, body: bytes) -> str:
+    target = headers.get("X-Amz-Target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    for pair in body.split(b"&"):
+        if pair.startswith(b"Action="):
+            return pair[len(b"Action="):].decode()
+    return ""
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -53,6 +63,7 @@ class FlakyProxy:
         self.receive_calls = 0
         self.failed_calls = 0
         self.forwarded_calls = 0
+        self.actions: list[str] = []  # the SQS action of every request, in order
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._server = _QuietServer((host, port), self._handler_class())
@@ -121,6 +132,8 @@ class FlakyProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                with proxy._lock:
+                    proxy.actions.append(_action(self.headers, body))
                 if proxy._should_fail(_is_receive(self.headers, body)):
                     error = {
                         "__type": "com.amazonaws.sqs#ServiceUnavailable",
