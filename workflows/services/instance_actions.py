@@ -18,7 +18,7 @@ from workflows.models import (
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier
 from workflows.services.instances import instance_lock
-from workflows.services.outbox import steps_publish_on_commit
+from workflows.services.outbox import steps_publish_again_on_commit
 from workflows.services.records import ResultRecorder
 
 
@@ -76,7 +76,7 @@ def instance_release(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     instance.save(update_fields=["held", "status", "updated_at"])
     pending = list(Step.objects.filter(instance=instance, status=StepStatus.PENDING,
                                        run_after__lte=timezone.now()))
-    steps_publish_on_commit(pending)
+    steps_publish_again_on_commit(pending)
     return instance
 
 

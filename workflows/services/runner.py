@@ -43,7 +43,7 @@ UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claim
    AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
                     WHERE i.id = workflows_step.instance_id AND i.held)
 RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, attempt,
-          run_after, published_at, publish_count, deliveries, claimed_by, lease_until,
+          run_after, published_at, sent_at, publish_count, deliveries, claimed_by, lease_until,
           started_at, finished_at, error, created_at
 """
 
