@@ -36,7 +36,7 @@ def steps_sweep(*, limit: int = 500) -> dict:
         revived = [s for s in stalled if s.deliveries < settings.WEFT_STEP_MAX_DELIVERIES]
         if revived:
             Step.objects.filter(pk__in=[s.pk for s in revived]).update(
-                status=StepStatus.PENDING, published_at=None, lease_until=None)
+                status=StepStatus.PENDING, published_at=None, sent_at=None, lease_until=None)
         pending = (Step.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(status=StepStatus.PENDING, run_after__lte=now, instance__held=False)
                    .order_by("run_after").only("id", "queue", "publish_count"))

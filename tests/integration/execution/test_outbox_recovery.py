@@ -83,3 +83,19 @@ def test_a_failed_publish_is_sent_again_on_the_next_sweep(tenant, hello, monkeyp
     assert sweep_steps()["published"] == 1
     step.refresh_from_db()
     assert step.sent_at is not None
+
+
+def test_a_sent_step_whose_worker_died_is_sent_again_once_its_lease_expires(
+        tenant, hello, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        instance = instance_dispatch(tenant=tenant, definition_id="hello")
+    step = Step.objects.get(instance=instance)
+    assert step.sent_at is not None
+    # A worker took it and died: running, its lease run out.
+    Step.objects.filter(pk=step.pk).update(status="running", deliveries=1,
+                                           lease_until=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = sweep_steps()
+    assert result["revived"] == 1 and result["published"] == 1
+    step.refresh_from_db()
+    assert step.status == "pending" and step.publish_count == 2 and step.sent_at is not None
