@@ -34,6 +34,14 @@ def _log_broker_guard(sender, instance, conf, **kwargs):
     )
 
 
+@celeryd_after_setup.connect
+def _check_worker_queues(sender, instance, conf, **kwargs):
+    # Imported when the signal fires: this module is imported before Django's apps are ready.
+    from workflows.worker import worker_queues_check
+
+    worker_queues_check(instance)
+
+
 @worker_process_init.connect
 def _prepare_forked_child(**kwargs):
     # Imported when the signal fires: this module is imported before Django's apps are ready.

@@ -366,6 +366,8 @@ CELERY_BEAT_SCHEDULE = {
     "weft-fire-due-timers": {"task": "weft.fire_due_timers", "schedule": 1.0},
     "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
+    # Events kept with `retain_seconds` that no wait took before they expired.
+    "weft-purge-retained-events": {"task": "weft.purge_retained_events", "schedule": 60.0},
 }
 
 # --- Execution ------------------------------------------------------------------------------
@@ -377,13 +379,18 @@ WEFT_HTTP_ALLOWED_HOSTS = tuple(env_list("WEFT_HTTP_ALLOWED_HOSTS"))
 # Modules imported at start for their @activity functions (besides apps' activities.py).
 WEFT_ACTIVITY_MODULES = tuple(env_list("WEFT_ACTIVITY_MODULES"))
 # Steps on the workers: a burst of inline activities per step, the lease a running step holds
-# (kept alive while it runs), how often a step may be delivered before it is poison, and how
-# long a published-but-unclaimed step waits before the sweeper publishes it again.
+# (kept alive while it runs), and how often a step may be delivered before it is poison.
 WEFT_BURST_MAX_STEPS = env_int("WEFT_BURST_MAX_STEPS", 10_000)
 WEFT_BURST_TIME_BUDGET = float(env_str("WEFT_BURST_TIME_BUDGET", "5"))
 WEFT_STEP_LEASE_SECONDS = env_int("WEFT_STEP_LEASE_SECONDS", 60)
 WEFT_STEP_MAX_DELIVERIES = env_int("WEFT_STEP_MAX_DELIVERIES", 3)
-WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 330)
+# A step handed to the broker whose sending was never confirmed (the process died between
+# commit and send) is sent again by the sweeper after this many seconds. A step whose message
+# the broker accepted is left alone while it waits in the queue, however deep the queue; only
+# after WEFT_STEP_LOST_AFTER (SQS's default message retention, 4 days: SQS may then have
+# dropped it unreceived) is it sent again.
+WEFT_STEP_REPUBLISH_AFTER = env_int("WEFT_STEP_REPUBLISH_AFTER", 5)
+WEFT_STEP_LOST_AFTER = env_int("WEFT_STEP_LOST_AFTER", 345_600)
 # A worker that finishes a step runs the next step of the same instance itself (no broker
 # round trip), up to this many in a row and for this long, then publishes as usual.
 WEFT_STEP_CONTINUE_MAX = env_int("WEFT_STEP_CONTINUE_MAX", 20)

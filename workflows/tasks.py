@@ -6,6 +6,7 @@ from django.db import InterfaceError, OperationalError
 
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.services.dead_letters import dead_letters_collect
+from workflows.services.events import retained_events_purge
 from workflows.services.poison import PoisonStep
 from workflows.services.runner import step_process
 from workflows.services.sweeper import steps_sweep
@@ -74,3 +75,8 @@ def fire_trigger(trigger_id: int) -> str:
 @shared_task(name="weft.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> int:
     return timers_fire_due()
+
+
+@shared_task(name="weft.purge_retained_events", ignore_result=True)
+def purge_retained_events() -> int:
+    return retained_events_purge()

@@ -1,5 +1,8 @@
 """Worker-process additions, installed on the Celery app as a bootstep:
 
+- at start, the queues it consumes must exist: they are created when allowed
+  (`WEFT_SQS_CREATE_QUEUES=1`), else the worker exits with one line that says what to run;
+
 - a heartbeat thread that registers the process and reports it every few seconds (hostname,
   pid, queues, steps in flight), since SQS offers no remote control;
 - on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`;
@@ -11,13 +14,17 @@ import os
 import socket
 import threading
 
+import boto3
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 from celery import bootsteps
 from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from workflows.services.workers import worker_heartbeat
+from workflows.sqs.config import sqs_safe_name
+from workflows.sqs.queues import ensure_queues, missing_queues, missing_queues_message
 
 logger = structlog.get_logger(__name__)
 
@@ -56,6 +63,31 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         if self.thread is not None:
             self.thread.join(timeout=5)
         self._report(worker, "stopped")
+
+
+def worker_queues_check(worker) -> None:
+    """Celery's `celeryd_after_setup`: the SQS queues this worker consumes exist, or are
+    created when `WEFT_SQS_CREATE_QUEUES=1`; otherwise the worker stops with one line (kombu
+    would die later on a QueueDoesNotExist traceback)."""
+    sqs = settings.WEFT_SQS
+    if not sqs.uses_sqs:
+        return
+    consumed = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
+    names = [sqs_safe_name(sqs.prefix + name) for name in consumed]
+    try:
+        client = boto3.client("sqs", **sqs.boto3_client_kwargs())
+        missing = missing_queues(client, names)
+        if missing and sqs.create_queues:
+            ensure_queues(client, missing, visibility_timeout=sqs.visibility_timeout,
+                          max_receive_count=sqs.max_receive_count, fifo=sqs.fifo)
+            logger.warning("sqs_queues_created", queues=missing)
+            return
+    except (BotoCoreError, ClientError) as exc:
+        # SQS unreachable for now: kombu's own connection retries take it from here.
+        logger.warning("sqs_queue_check_failed", error=str(exc))
+        return
+    if missing:
+        raise SystemExit(missing_queues_message(missing))
 
 
 def prepare_forked_child() -> None:

@@ -1,6 +1,7 @@
 """Liveness and readiness probes (no authentication, no throttling)."""
 
 import hmac
+import time
 import uuid
 
 from django.conf import settings
@@ -12,6 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.errors import json_error_response
 from workflows.metrics import exposition
+from workflows.sqs.queues import queues_status
+
+# A positive queue check is remembered this long (probes come every few seconds).
+QUEUES_OK_SECONDS = 30.0
+_queues_ok_until = 0.0
 
 
 @require_GET
@@ -19,10 +25,23 @@ def healthz(request) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _queues_check() -> tuple[str, str | None]:
+    global _queues_ok_until
+    if time.monotonic() < _queues_ok_until:
+        return "ok", None
+    state, message = queues_status(settings.WEFT_SQS)
+    if state == "ok":
+        _queues_ok_until = time.monotonic() + QUEUES_OK_SECONDS
+    return state, message
+
+
 @require_GET
 def readyz(request) -> JsonResponse:
-    """Ready when the database answers. A cache outage only degrades (reads fall back)."""
+    """Ready when the database answers and, on SQS, the queues exist (missing queues are a
+    setup step not taken: the message says which). A cache outage only degrades (reads fall
+    back), and so does an unreachable SQS (steps wait in the outbox)."""
     checks: dict[str, str] = {}
+    message = None
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -36,11 +55,13 @@ def readyz(request) -> JsonResponse:
         cache.delete(probe)
     except Exception:
         checks["cache"] = "degraded"
-    ready = checks["database"] == "ok"
-    return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
-        status=200 if ready else 503,
-    )
+    if settings.WEFT_SQS.uses_sqs:
+        checks["queues"], message = _queues_check()
+    ready = checks["database"] == "ok" and checks.get("queues") != "missing"
+    body: dict = {"status": "ready" if ready else "unavailable", "checks": checks}
+    if message:
+        body["message"] = message
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 @require_GET

@@ -2,16 +2,31 @@
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
 from api.errors import error_body
 from api.hook_responses import hook_response, protect
 from api.throttling import HookThrottle
 from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, WeftError
-from workflows.services.hooks import HookRequest, MethodNotAllowed, hook_handle
+from workflows.services.hooks import HookRequest, MemberNotAllowed, MethodNotAllowed, hook_handle
 
-_STATUS = {InvalidInput: 400, Forbidden: 401, NotFound: 404, MethodNotAllowed: 405,
-           Conflict: 409}
+# Subclasses before their base class: the first match wins.
+_STATUS = {InvalidInput: 400, MemberNotAllowed: 403, Forbidden: 401, NotFound: 404,
+           MethodNotAllowed: 405, Conflict: 409}
 _SKIPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+def _access_token_user(authorization: str):
+    """The active user of a valid access token in `Authorization: Bearer ...`, else None."""
+    scheme, _, raw = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        return None
+    authentication = JWTAuthentication()
+    try:
+        return authentication.get_user(authentication.get_validated_token(raw.encode()))
+    except (InvalidToken, AuthenticationFailed):
+        return None
 
 
 @csrf_exempt
@@ -36,6 +51,7 @@ def _answer(request, tenant: str, path: str) -> HttpResponse:
                  if k.lower() not in _SKIPPED_HEADERS},
         body=request.body, content_type=request.content_type or "",
         authorization=request.headers.get("Authorization", ""),
+        access_token_user=lambda: _access_token_user(request.headers.get("Authorization", "")),
     )
     try:
         answer = hook_handle(tenant_slug=tenant, path=path, request=hook_request)

@@ -24,7 +24,8 @@ class HttpEndpoint(Activity):
                      description="route under /hooks/{tenant}/, may hold {parameters}"),
         PropertySpec("methods", "array", dynamic=False, default=["POST"]),
         PropertySpec("authorize", "boolean", dynamic=False, default=False,
-                     description="require a tenant API token or a member's access token"),
+                     description="require a tenant API token, or the access token of a "
+                                 "member with the operator role or above"),
     )
 
     def prepare(self, raw, node_path, cx):

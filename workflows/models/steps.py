@@ -27,10 +27,12 @@ class StepStatus(models.TextChoices):
 class Step(models.Model):
     """One unit of work for a worker, and the outbox entry that gets it there.
 
-    Written in the transaction that schedules it, published to the broker after commit, and
-    re-published by the sweeper while it is pending and due (never published, broker down) or
-    running with an expired lease (its worker died). Claiming is a conditional UPDATE, so a
-    redelivered or re-published message for a step that is done or running elsewhere is a no-op.
+    Written in the transaction that schedules it, published to the broker after commit (the
+    broker's acceptance is recorded in `sent_at`), and re-published by the sweeper while it is
+    pending and due but its sending was never confirmed (the publisher died after commit, the
+    broker was down), or running with an expired lease (its worker died). Claiming is a
+    conditional UPDATE, so a redelivered or re-published message for a step that is done or
+    running elsewhere is a no-op.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -44,7 +46,11 @@ class Step(models.Model):
     payload = SealedJSONField(default=dict, blank=True)  # secrets encrypted at rest
     attempt = models.PositiveIntegerField(default=1)
     run_after = models.DateTimeField()
-    published_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was last handed to the broker (NULL: not yet).")
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the broker accepted that message (NULL: not "
+                                         "confirmed; the sweeper sends it again).")
     publish_count = models.PositiveIntegerField(default=0)
     deliveries = models.PositiveIntegerField(default=0, help_text="Times a worker claimed it.")
     claimed_by = models.CharField(max_length=200, null=True, blank=True)
@@ -62,6 +68,10 @@ class Step(models.Model):
             models.Index(fields=["lease_until"], name="step_leased",
                          condition=Q(status="running")),
             models.Index(fields=["instance", "status"], name="step_instance"),
+            # The sweeper's look for steps nobody confirmed sending; a deep queue of sent steps
+            # stays out of this index.
+            models.Index(fields=["run_after"], name="step_unsent",
+                         condition=Q(status="pending", sent_at__isnull=True)),
         ]
         constraints = [
             # One step per attempt of a task: two workers that both think they own a failed

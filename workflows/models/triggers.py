@@ -79,7 +79,9 @@ class RetainedEvent(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["tenant", "name", "expires_at"], name="retained_lookup")]
+        indexes = [models.Index(fields=["tenant", "name", "expires_at"], name="retained_lookup"),
+                   # The purge reads expired events of every tenant.
+                   models.Index(fields=["expires_at"], name="retained_expiry")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.correlation_id or '-'})"

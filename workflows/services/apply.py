@@ -159,7 +159,8 @@ class ResultApplier:
         self.recorder.flush(now=timezone.now())
         child, child_plan = instance_create(
             tenant=self.instance.tenant, published=published,
-            raw_input=effect.get("input") or {}, correlation_id=self.instance.correlation_id,
+            raw_input=effect.get("input") or {},
+            correlation_id=effect.get("correlation_id") or self.instance.correlation_id,
             parent=self.instance, parent_bookmark_key=bookmark_key,
         )
         self.start_child(child, child_plan, bookmark_key)

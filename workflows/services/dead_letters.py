@@ -20,7 +20,7 @@ from workflows.models import DeadLetter, InstanceStatus, Step, StepStatus, Tenan
 from workflows.services.instance_actions import instance_retry
 from workflows.services.instances import instance_lock
 from workflows.services.operator_journal import journal_operator_action
-from workflows.services.outbox import steps_publish_on_commit
+from workflows.services.outbox import steps_publish_again_on_commit
 from workflows.services.poison import step_mark_dead
 from workflows.sqs.config import sqs_settings
 from workflows.sqs.queues import decode_celery_message, delete_message, receive_dead_letters
@@ -109,10 +109,9 @@ def dead_letter_redrive(*, tenant: Tenant, dead_letter_id,
         instance.save(update_fields=["state", "updated_at"])
         step.status = StepStatus.PENDING
         step.deliveries = 0
-        step.published_at = timezone.now()
         step.lease_until = None
-        step.save(update_fields=["status", "deliveries", "published_at", "lease_until"])
-        steps_publish_on_commit([step])
+        step.save(update_fields=["status", "deliveries", "lease_until"])
+        steps_publish_again_on_commit([step])
     else:
         raise Conflict(f"The instance is {step.instance.status}; nothing to re-drive.",
                        code="invalid_transition")

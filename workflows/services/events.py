@@ -90,5 +90,9 @@ def event_unmatched_reason(*, tenant: Tenant, name: str, correlation_id: str | N
             "retained_seconds": retain_seconds}
 
 
-def retained_events_purge() -> int:
-    return RetainedEvent.objects.filter(expires_at__lte=timezone.now()).delete()[0]
+def retained_events_purge(*, limit: int = 10_000) -> int:
+    """Delete retained events that expired before any wait took them (beat, every minute); at
+    most `limit` a pass, so that a backlog never holds a long delete."""
+    expired = RetainedEvent.objects.filter(expires_at__lte=timezone.now()).order_by()
+    ids = list(expired.values_list("pk", flat=True)[:limit])
+    return RetainedEvent.objects.filter(pk__in=ids).delete()[0] if ids else 0

@@ -12,6 +12,7 @@ The request's correlation id is, in this order: a path parameter named `correlat
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -25,6 +26,8 @@ from workflows.models import (
     ApiToken,
     Bookmark,
     InstanceStatus,
+    Membership,
+    Role,
     Tenant,
     TriggerType,
     WorkflowInstance,
@@ -44,6 +47,10 @@ class MethodNotAllowed(WeftError):
     code = "method_not_allowed"
 
 
+class MemberNotAllowed(Forbidden):
+    """A valid access token of a user who may not run this tenant's workflows (403)."""
+
+
 @dataclass
 class HookRequest:
     method: str
@@ -53,6 +60,9 @@ class HookRequest:
     body: bytes
     content_type: str
     authorization: str = ""
+    # The user whose access token the Authorization header carries, if it is one (the API
+    # layer validates access tokens; called only for endpoints that ask for authorisation).
+    access_token_user: Callable[[], object | None] | None = None
 
 
 @dataclass
@@ -107,13 +117,23 @@ def _correlation(route: dict, query: dict) -> str | None:
 
 
 def _authorize(tenant: Tenant, request: HookRequest) -> None:
+    """A tenant API token, or the access token of a member who may run workflows (operator
+    or above), as `POST definitions/{id}/execute/` asks."""
     scheme, _, token = request.authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Forbidden("This endpoint needs 'Authorization: Bearer <API token>'.",
-                        code="not_authenticated")
+        raise Forbidden("This endpoint needs 'Authorization: Bearer <API token or access "
+                        "token>'.", code="not_authenticated")
     found = ApiToken.objects.filter(tenant=tenant, token_hash=token_hash(token))
-    if not found.update(last_used_at=timezone.now()):
-        raise Forbidden("Unknown API token for this tenant.", code="authentication_failed")
+    if found.update(last_used_at=timezone.now()):
+        return
+    user = request.access_token_user() if request.access_token_user else None
+    if user is None:
+        raise Forbidden("Unknown API token or access token for this tenant.",
+                        code="authentication_failed")
+    membership = Membership.objects.filter(tenant=tenant, user=user).first()
+    if membership is None or not membership.has_role(Role.OPERATOR):
+        raise MemberNotAllowed(f"Running this endpoint needs the operator role (or above) in "
+                               f"tenant {tenant.slug}.")
 
 
 def _payload(request: HookRequest, path: str, route: dict, body) -> dict:

@@ -21,7 +21,11 @@ from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier, notify_parent
 from workflows.services.instances import instance_lock
 from workflows.services.operator_journal import actor_label, journal_operator_action
-from workflows.services.outbox import new_step, steps_publish_on_commit
+from workflows.services.outbox import (
+    new_step,
+    steps_publish_again_on_commit,
+    steps_publish_on_commit,
+)
 from workflows.services.records import ResultRecorder
 
 logger = structlog.get_logger(__name__)
@@ -92,7 +96,7 @@ def instance_release(*, tenant: Tenant, instance_id,
                                  "updated_at"])
     pending = list(Step.objects.filter(instance=instance, status=StepStatus.PENDING,
                                        run_after__lte=timezone.now()))
-    steps_publish_on_commit(pending)
+    steps_publish_again_on_commit(pending)
     return instance
 
 

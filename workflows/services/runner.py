@@ -46,7 +46,7 @@ UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claim
    AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
                     WHERE i.id = workflows_step.instance_id AND i.held)
 RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, attempt,
-          run_after, published_at, publish_count, deliveries, claimed_by, lease_until,
+          run_after, published_at, sent_at, publish_count, deliveries, claimed_by, lease_until,
           started_at, finished_at, error, created_at
 """
 
@@ -286,7 +286,7 @@ def _put_back(step: Step, log) -> str:
     delivery counted; releasing the instance publishes it again."""
     Step.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
         status=StepStatus.PENDING, claimed_by=None, lease_until=None, published_at=None,
-        deliveries=Greatest(F("deliveries") - 1, 0))
+        sent_at=None, deliveries=Greatest(F("deliveries") - 1, 0))
     log.info("step_held")
     return "held"
 

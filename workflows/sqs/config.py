@@ -77,6 +77,9 @@ class SqsSettings:
     prefetch: int = 4
     extra_queues: tuple[str, ...] = ()
     max_receive_count: int = MAX_RECEIVE_COUNT
+    # A worker whose queues are missing creates them (with their dead-letter queues) instead of
+    # exiting with a line that says to run `manage.py weft_sqs_setup`.
+    create_queues: bool = False
 
     @property
     def uses_sqs(self) -> bool:
@@ -246,6 +249,7 @@ def sqs_settings(environ: Mapping[str, str]) -> SqsSettings:
         polling_interval=_get_number(environ, "WEFT_SQS_POLLING_INTERVAL", 0.1, float, 0, 60),
         prefetch=_get_number(environ, "WEFT_WORKER_PREFETCH", 4, int, 1, 1000),
         extra_queues=extra,
+        create_queues=_get_bool(environ, "WEFT_SQS_CREATE_QUEUES", False),
     )
 
 

@@ -112,6 +112,36 @@ def queue_urls(client, names: Iterable[str]) -> dict[str, str | None]:
     return urls
 
 
+def missing_queues(client, names: Iterable[str]) -> list[str]:
+    """The queues among `names` (full SQS names) that do not exist."""
+    return [name for name, url in queue_urls(client, names).items() if url is None]
+
+
+def missing_queues_message(names: Iterable[str]) -> str:
+    """The one line a worker, `/readyz` and `weft_run` give when queues are missing."""
+    return (f"SQS queue(s) {', '.join(names)} do not exist: run `python manage.py "
+            "weft_sqs_setup` (or start the worker with WEFT_SQS_CREATE_QUEUES=1).")
+
+
+def queues_status(settings, client=None) -> tuple[str, str | None]:
+    """("ok" | "missing" | "unavailable", a message) for the configured work queues of a
+    `SqsSettings`: what `/readyz` reports. Unreachable SQS is not a misconfiguration (the
+    outbox keeps steps until it is back), missing queues are."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if client is None:
+            client = boto3.client("sqs", config=Config(connect_timeout=2, read_timeout=2,
+                                                       retries={"max_attempts": 1}),
+                                  **settings.boto3_client_kwargs())
+        missing = missing_queues(client, [settings.sqs_queue(b) for b in settings.base_queues])
+    except (BotoCoreError, ClientError) as exc:
+        return "unavailable", f"SQS did not answer: {exc}"
+    return ("missing", missing_queues_message(missing)) if missing else ("ok", None)
+
+
 def ensure_queues_for(settings, client=None, extra: Iterable[str] = ()) -> dict[str, str]:
     """`ensure_queues` for a `workflows.sqs.config.SqsSettings` (its queues plus `extra` bases)."""
     if client is None:

@@ -25,6 +25,16 @@ def _is_receive(headers, body: bytes) -> bool:
     return b"Action=ReceiveMessage" in body
 
 
+def _action(headers, body: bytes) -> str:
+    target = headers.get("X-Amz-Target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    for pair in body.split(b"&"):
+        if pair.startswith(b"Action="):
+            return pair[len(b"Action="):].decode()
+    return ""
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -53,6 +63,10 @@ class FlakyProxy:
         self.receive_calls = 0
         self.failed_calls = 0
         self.forwarded_calls = 0
+        self.actions: list[str] = []  # the SQS action of every request, in order
+        # While set, SendMessage(Batch) requests hang (a publisher stuck mid-send, to be killed).
+        self.hang_sends = False
+        self._released = threading.Event()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._server = _QuietServer((host, port), self._handler_class())
@@ -74,10 +88,15 @@ class FlakyProxy:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+    def release(self) -> None:
+        """Let hanging sends go on (answered with `status`: they were never forwarded)."""
+        self._released.set()
 
     def __enter__(self) -> FlakyProxy:
         return self.start()
@@ -121,7 +140,13 @@ class FlakyProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if proxy._should_fail(_is_receive(self.headers, body)):
+                action = _action(self.headers, body)
+                with proxy._lock:
+                    proxy.actions.append(action)
+                hung = proxy.hang_sends and action.startswith("SendMessage")
+                if hung:
+                    proxy._released.wait(timeout=120)
+                if hung or proxy._should_fail(_is_receive(self.headers, body)):
                     error = {
                         "__type": "com.amazonaws.sqs#ServiceUnavailable",
                         "message": "injected by FlakyProxy",

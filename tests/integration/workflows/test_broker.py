@@ -24,7 +24,7 @@ def receive_one(base_queue: str):
 
 def test_a_step_is_sent_by_task_name_to_its_queue():
     queue, step_id = f"broker-{uuid.uuid4().hex[:8]}", uuid.uuid4()
-    publish_step(step_id=step_id, queue=queue, group_id=uuid.uuid4())
+    publish_step(step_id=step_id, queue=queue)
     message = receive_one(queue)
     args, kwargs, _ = message.decode()
     assert message.headers["task"] == RUN_STEP_TASK == process_step.name

@@ -11,15 +11,16 @@ import subprocess
 import sys
 import time
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from workflows.services.examples import examples_load
 from workflows.services.tenancy import tenant_member_ensure
 from workflows.sqs.config import sqs_settings
 from workflows.sqs.local_server import LocalSqsServer
-from workflows.sqs.queues import ensure_queues_for
+from workflows.sqs.queues import ensure_queues_for, missing_queues_message
 
 DEMO_TENANT, DEMO_USER, DEMO_PASSWORD = "demo", "demo", "demo-password"
 # Development only: SendHttpRequest may call services on this machine (a mock API on
@@ -57,7 +58,12 @@ class Command(BaseCommand):
             env.update({"AWS_ENDPOINT_URL_SQS": sqs_server.url, "AWS_ACCESS_KEY_ID": "local",
                         "AWS_SECRET_ACCESS_KEY": "local",
                         "AWS_REGION": env.get("AWS_REGION", "us-east-1")})
-        ensure_queues_for(sqs_settings(env))
+        try:
+            ensure_queues_for(sqs_settings(env))
+        except (BotoCoreError, ClientError) as exc:
+            # The same line a worker and /readyz give when the queues are missing.
+            raise CommandError(f"Could not create the SQS queues ({exc}). "
+                               + missing_queues_message([settings.WEFT_SQS.sqs_queue()])) from exc
         base = f"http://{host}:{port}"
         allowed = env["WEFT_HTTP_ALLOWED_HOSTS"] or "public hosts only"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
