@@ -2,6 +2,7 @@
 `WEFT_ACTIVITY_MODULES`, the same way a project's own modules are)."""
 
 import os
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -65,3 +66,35 @@ def poison(*, flag_file: str) -> dict:
     if os.path.exists(flag_file):
         os._exit(13)
     return {"survived": True}
+
+
+# Gates for tests that hold an activity open in one thread while another does something:
+# `open_gate(name)` lets `test.gate` activities waiting on `name` go on; `gate_reached(name)`
+# is set when one arrives. Only meaningful in the test's own process (inline execution).
+_GATES: dict[str, threading.Event] = {}
+_REACHED: dict[str, threading.Event] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _events(name: str) -> tuple[threading.Event, threading.Event]:
+    with _GATES_LOCK:
+        return (_GATES.setdefault(name, threading.Event()),
+                _REACHED.setdefault(name, threading.Event()))
+
+
+def open_gate(name: str) -> None:
+    _events(name)[0].set()
+
+
+def gate_reached(name: str) -> threading.Event:
+    return _events(name)[1]
+
+
+@activity("test.gate")
+def gate(*, name: str = "", wait_seconds: float = 20.0) -> dict:
+    """Waits until the test opens the gate `name` (an empty name passes at once)."""
+    if not name:
+        return {"gate": None}
+    opened, reached = _events(name)
+    reached.set()
+    return {"gate": name, "opened": opened.wait(wait_seconds)}
