@@ -1,7 +1,8 @@
 """Worker-process additions, installed on the Celery app as a bootstep:
 
-- a heartbeat thread that registers the process and reports it every few seconds (hostname,
-  pid, queues, steps in flight), since SQS offers no remote control;
+- a heartbeat thread that registers the process and reports it every few seconds (its
+  registration id, under which it and its pool children claim steps; hostname, pid, the pids
+  of its pool, queues, steps in flight), since SQS offers no remote control;
 - on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`;
 - after a pool child is forked, it forgets the database connections it inherited and sizes
   its own pool for one task at a time.
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from workflows.process_identity import register_worker_process
 from workflows.services.workers import worker_heartbeat
 
 logger = structlog.get_logger(__name__)
@@ -30,13 +32,16 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.thread = None
         self.stopped = threading.Event()
         self.started_at = timezone.now()
+        # Normally done already by `worker_init` (config/celery.py), before the pool forked.
+        self.registration_id = register_worker_process()
 
     def _report(self, worker, state: str) -> None:
         queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
         try:
             worker_heartbeat(name=worker.hostname, hostname=socket.gethostname(),
                              pid=os.getpid(), queues=queues, started_at=self.started_at,
-                             state=state)
+                             state=state, registration_id=self.registration_id,
+                             pool_pids=pool_pids(worker))
         except Exception as exc:  # the database may be briefly away; keep beating
             logger.warning("worker_heartbeat_failed", error=str(exc))
         finally:
@@ -56,6 +61,17 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         if self.thread is not None:
             self.thread.join(timeout=5)
         self._report(worker, "stopped")
+
+
+def pool_pids(worker) -> list[int]:
+    """The processes that run this worker's steps: its prefork children, or itself (solo and
+    thread pools)."""
+    pids = [os.getpid()]
+    try:
+        pids += [int(pid) for pid in (worker.pool.info or {}).get("processes") or []]
+    except Exception as exc:  # a pool starting or stopping: report what is certain
+        logger.debug("pool_pids_unavailable", error=str(exc))
+    return pids
 
 
 def prepare_forked_child() -> None:

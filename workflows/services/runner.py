@@ -9,9 +9,7 @@ a failure within the retry policy becomes a new step due after the backoff. Appl
 `apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
 """
 
-import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from workflows.services.apply import ResultApplier, error_of
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
+from workflows.services.workers import claimer_for, claimer_is_dead
 
 logger = structlog.get_logger(__name__)
 
@@ -48,37 +47,16 @@ RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, at
 """
 
 
-def claimer_id(worker: str) -> str:
-    """Who holds a step: the worker's name, this machine and this process."""
-    return f"{worker}|{socket.gethostname()}|{os.getpid()}"
-
-
-def _dead_local_claimer(step_id) -> str:
-    """The claimer of a running step when it was a process on this machine that no longer
-    exists (a worker child killed mid-step), so its lease need not be waited out; else ""."""
-    claimed_by = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING).values_list(
-        "claimed_by", flat=True).first() or ""
-    _, _, rest = claimed_by.partition("|")
-    host, _, pid = rest.partition("|")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return ""
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return claimed_by
-    except PermissionError:
-        return ""
-    return ""
-
-
 def _claim(step_id, worker: str) -> Step | None:
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
     ops = connection.ops
     pk = Step._meta.pk.get_db_prep_value(uuid.UUID(str(step_id)), connection)
 
+    claimer = claimer_for(worker)
+
     def attempt(dead_claimer: str) -> Step | None:
-        params = [claimer_id(worker), ops.adapt_datetimefield_value(lease_until),
+        params = [claimer, ops.adapt_datetimefield_value(lease_until),
                   ops.adapt_datetimefield_value(now), pk, ops.adapt_datetimefield_value(now),
                   dead_claimer]
         claimed = list(Step.objects.raw(_CLAIM_SQL, params))
@@ -86,18 +64,30 @@ def _claim(step_id, worker: str) -> Step | None:
 
     step = attempt("")
     if step is None:
-        dead = _dead_local_claimer(step_id)
-        if dead:
-            step = attempt(dead)
+        # Held by another claimer: take it at once only if the worker registry says that
+        # claimer is gone (the UPDATE re-checks it still holds the step); else its lease runs.
+        held = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING).values_list(
+            "claimed_by", "lease_until").first()
+        if held and held[0] and claimer_is_dead(claimed_by=held[0], lease_until=held[1]):
+            step = attempt(held[0])
     return step
+
+
+def step_renew_lease(*, step_id, claimer: str) -> bool:
+    """Extend a running step's lease, only for the claimer that holds it: a step taken over
+    meanwhile (its lease ran out) stays with its new owner. False when it is no longer ours."""
+    return bool(Step.objects.filter(pk=step_id, status=StepStatus.RUNNING,
+                                    claimed_by=claimer).update(
+        lease_until=timezone.now() + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)))
 
 
 class _LeaseKeeper:
     """Extends a running task's lease while it runs. If the worker process dies, so does this
     thread, the lease expires, and the sweeper hands the step to another worker."""
 
-    def __init__(self, step_id) -> None:
+    def __init__(self, step_id, claimer: str) -> None:
         self.step_id = step_id
+        self.claimer = claimer
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -113,9 +103,9 @@ class _LeaseKeeper:
         interval = max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
         try:
             while not self.stopped.wait(interval):
-                Step.objects.filter(pk=self.step_id, status=StepStatus.RUNNING).update(
-                    lease_until=timezone.now() + timedelta(
-                        seconds=settings.WEFT_STEP_LEASE_SECONDS))
+                if not step_renew_lease(step_id=self.step_id, claimer=self.claimer):
+                    logger.warning("lease_lost", step_id=str(self.step_id))
+                    return
         except Exception as exc:  # losing the lease only risks a duplicate, never a loss
             logger.warning("lease_renewal_failed", step_id=str(self.step_id), error=str(exc))
         finally:
@@ -166,7 +156,7 @@ def step_process(*, step_id, worker: str = "inline") -> str:
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
         with structlog.contextvars.bound_contextvars(**context):
-            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None)
+            outcome, step = _process_claimed(step, claimer_for(worker) if may_continue else None)
         first = first or outcome
         if step is None:
             break
@@ -185,7 +175,7 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
         request = TaskRequest.from_dict(step.payload)
         log = log.bind(activity_id=request.activity_id, attempt=step.attempt)
         try:
-            with _LeaseKeeper(step.id):
+            with _LeaseKeeper(step.id, step.claimed_by):
                 output = _call_with_timeout(
                     lambda: execute_task(
                         default_registry(), request,
