@@ -25,7 +25,7 @@ from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
-from workflows.services.apply import ResultApplier, error_of
+from workflows.services.apply import Budget, ResultApplier, error_of
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
@@ -73,21 +73,24 @@ def _claim(step_id, worker: str) -> Step | None:
     return step
 
 
-def step_renew_lease(*, step_id, claimer: str) -> bool:
+def step_renew_lease(*, step_id, claimer: str):
     """Extend a running step's lease, only for the claimer that holds it: a step taken over
-    meanwhile (its lease ran out) stays with its new owner. False when it is no longer ours."""
-    return bool(Step.objects.filter(pk=step_id, status=StepStatus.RUNNING,
-                                    claimed_by=claimer).update(
-        lease_until=timezone.now() + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)))
+    meanwhile (its lease ran out) stays with its new owner. Returns the new end of the lease,
+    or None when the step is no longer ours."""
+    lease_until = timezone.now() + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
+    renewed = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING,
+                                  claimed_by=claimer).update(lease_until=lease_until)
+    return lease_until if renewed else None
 
 
 class _LeaseKeeper:
     """Extends a running task's lease while it runs. If the worker process dies, so does this
     thread, the lease expires, and the sweeper hands the step to another worker."""
 
-    def __init__(self, step_id, claimer: str) -> None:
+    def __init__(self, step_id, claimer: str, lease_until) -> None:
         self.step_id = step_id
         self.claimer = claimer
+        self.lease_until = lease_until  # the latest end of the lease this keeper set
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -103,9 +106,11 @@ class _LeaseKeeper:
         interval = max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
         try:
             while not self.stopped.wait(interval):
-                if not step_renew_lease(step_id=self.step_id, claimer=self.claimer):
+                renewed = step_renew_lease(step_id=self.step_id, claimer=self.claimer)
+                if renewed is None:
                     logger.warning("lease_lost", step_id=str(self.step_id))
                     return
+                self.lease_until = renewed
         except Exception as exc:  # losing the lease only risks a duplicate, never a loss
             logger.warning("lease_renewal_failed", step_id=str(self.step_id), error=str(exc))
         finally:
@@ -174,8 +179,9 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
     if step.kind == StepKind.TASK:
         request = TaskRequest.from_dict(step.payload)
         log = log.bind(activity_id=request.activity_id, attempt=step.attempt)
+        keeper = _LeaseKeeper(step.id, step.claimed_by, step.lease_until)
         try:
-            with _LeaseKeeper(step.id, step.claimed_by):
+            with keeper:
                 output = _call_with_timeout(
                     lambda: execute_task(
                         default_registry(), request,
@@ -193,6 +199,8 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
                         update_fields=STEP_UPSERT_FIELDS)
                 log.info("step_retrying", error=str(exc))
                 return "retrying", None
+        finally:
+            step.lease_until = keeper.lease_until  # for the burst's budget below
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
         if instance.held:
@@ -205,9 +213,9 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
             log.info("step_discarded", instance_status=instance.status)
             return "discarded", None
         plan = plan_for_instance(instance)
-        result = _engine_call(step, instance, plan, outcome)
-        applier = ResultApplier(instance, plan)
-        applier.apply(result)
+        applier = ResultApplier(instance, plan, budget=Budget.burst(lease_until=step.lease_until))
+        applier.apply_burst(_engine_call(step, instance, plan, outcome,
+                                         max_steps=applier.budget.next_chunk()))
         applier.finish(completed_step=step, step_error=_error_json(outcome),
                        claim_next_for=claim_next_for)
     log.info("step_done", status=instance.status)
@@ -237,9 +245,8 @@ def _error_json(outcome) -> dict | None:
     return None
 
 
-def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome):
+def _engine_call(step: Step, instance: WorkflowInstance, plan, outcome, *, max_steps: int):
     now = timezone.now()
-    max_steps = settings.WEFT_BURST_MAX_STEPS
     if step.kind == StepKind.TASK:
         status, value = outcome
         if status == "ok":
