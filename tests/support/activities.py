@@ -1,6 +1,7 @@
 """User activities used by the integration and end-to-end tests (loaded through
 `WEFT_ACTIVITY_MODULES`, the same way a project's own modules are)."""
 
+import logging
 import os
 import threading
 import time
@@ -98,3 +99,17 @@ def gate(*, name: str = "", wait_seconds: float = 20.0) -> dict:
     opened, reached = _events(name)
     reached.set()
     return {"gate": name, "opened": opened.wait(wait_seconds)}
+
+
+@activity("test.tick", retry={"max_attempts": 2, "initial_interval": 0.5, "max_interval": 0.5})
+def tick(*, directory: str, seconds: int, context) -> dict:
+    """Writes a marker file `<attempt>-<n>` each second (and logs it), `seconds` times: what a
+    runaway activity does after its timeout if nobody stops it."""
+    log = logging.getLogger("tests.tick")
+    for n in range(seconds):
+        marker = os.path.join(directory, f"{context.attempt}-{n}")
+        with open(marker, "w") as handle:
+            handle.write(str(time.time()))
+        log.info("tick %s", marker)
+        time.sleep(1)
+    return {"ticks": seconds}

@@ -3,7 +3,8 @@
 
 It claims the step with one conditional UPDATE (pending, or running with an expired lease: its
 worker died), so a duplicate or late message is acknowledged and skipped. Task activities run
-outside any transaction or lock, with their lease kept alive by a small thread and a timeout;
+outside any transaction or lock, with their lease kept alive by a small thread, and are
+stopped at their timeout before any retry is written (`workflows.time_limits`);
 a failure within the retry policy becomes a new step due after the backoff. Applying a result
 (and the inline burst that follows) takes the instance row lock briefly, through
 `apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
@@ -17,7 +18,7 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from runtime import engine
@@ -30,6 +31,7 @@ from workflows.services.instances import instance_lock
 from workflows.services.outbox import STEP_UPSERT_FIELDS, new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
 from workflows.services.workers import claimer_for, claimer_is_dead
+from workflows.time_limits import call_with_time_limit
 
 logger = structlog.get_logger(__name__)
 
@@ -117,31 +119,6 @@ class _LeaseKeeper:
             connection.close()
 
 
-def _call_with_timeout(function, timeout: float | None):
-    """Runs `function` and gives up waiting after `timeout` seconds (the call is abandoned,
-    not killed: Python cannot stop a thread)."""
-    if not timeout:
-        return function()
-    outcome: dict = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            close_old_connections()
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"activity did not finish within {timeout} seconds")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
 def step_process(*, step_id, worker: str = "inline") -> str:
     """Process one step, then (within a small budget) the next step it scheduled for the same
     instance, without a broker round trip. Returns what happened to the first step (for logs
@@ -182,7 +159,7 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
         keeper = _LeaseKeeper(step.id, step.claimed_by, step.lease_until)
         try:
             with keeper:
-                output = _call_with_timeout(
+                output = call_with_time_limit(
                     lambda: execute_task(
                         default_registry(), request,
                         request.context(step_id=str(step.id), attempt=step.attempt),
@@ -190,6 +167,9 @@ def _process_claimed(step: Step, claim_next_for: str | None) -> tuple[str, Step 
                     request.timeout)
             outcome = ("ok", output)
         except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                # Interrupted wherever it was, perhaps inside a query: fresh sessions.
+                connections.close_all()
             outcome = ("error", exc)
             if should_retry(request.retry, step.attempt, exc):
                 with transaction.atomic():
