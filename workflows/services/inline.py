@@ -160,6 +160,13 @@ def instance_start_inline(*, tenant: Tenant, published: PublishedDefinition, raw
     try:
         with transaction.atomic():
             instance = instance_lock(tenant, instance.id)
+            if instance.held or instance.status not in InstanceStatus.active():
+                # An operator got to it between the two transactions: a held instance's first
+                # step waits for its release; a cancelled one's is dropped.
+                Step.objects.filter(pk=first.pk).update(
+                    status=StepStatus.PENDING if instance.held else StepStatus.CANCELLED,
+                    claimed_by=None, lease_until=None)
+                return instance
             return _run_new(instance, plan, deadline=deadline, completed_step=first)
     except Exception:
         _forget_unstarted(instance.id, first.id, claimer)
