@@ -51,8 +51,8 @@ def test_a_long_burst_stops_at_its_time_budget_and_hands_over_as_a_new_step(long
     first = Step.objects.get(instance=long_burst)
     assert step_process(step_id=first.id, worker="w") == "done"
     long_burst.refresh_from_db()
-    assert long_burst.status == "running"
-    assert 0 < long_burst.variables["i"] < LOOPS * 5
+    assert long_burst.status == "running", long_burst.variables
+    assert 0 < long_burst.variables["i"] < LOOPS
     handed_over = Step.objects.get(instance=long_burst, status=StepStatus.PENDING)
     assert handed_over.kind == StepKind.ADVANCE and handed_over.published_at is not None
     # The workers carry on from there, to the same end as one uninterrupted run.
