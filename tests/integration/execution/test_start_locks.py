@@ -13,7 +13,9 @@ from tests.conftest import client_for
 from tests.factories import MembershipFactory
 from tests.integration.execution.conftest import sequence
 from tests.support.activities import gate_reached, open_gate
-from workflows.models import WorkflowInstance
+from workflows.models import Step, WorkflowInstance
+from workflows.services import inline
+from workflows.services.instance_actions import instance_hold, instance_release
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -183,3 +185,53 @@ def test_concurrent_singleton_starts_never_both_succeed(tenant, publish):
     codes = sorted(finished(call).response.status_code for call in calls)
     assert codes == [202, 409, 409, 409, 409, 409]
     assert WorkflowInstance.objects.filter(definition_id="only-one").count() == 1
+
+
+def test_two_singletons_starting_each_other_as_children_answer_without_deadlock(tenant,
+                                                                                publish):
+    def spawner(definition_id: str, other: str) -> dict:
+        return gated(definition_id, activation="singleton", extra=[
+            {"id": "child", "type": "If", "condition": {"expr": "input.spawn"},
+             "then": {"id": "start", "type": "ExecuteWorkflow", "definition_id": other,
+                      "input": {"spawn": False}, "wait": False}},
+        ])
+
+    publish(spawner("solo-ping", "solo-pong"))
+    publish(spawner("solo-pong", "solo-ping"))
+    gates = {name: f"{name}-{uuid.uuid4()}" for name in ("solo-ping", "solo-pong")}
+    calls = {name: start(execute(operator_client(tenant), name,
+                                 input={"gate": gates[name], "spawn": True}))
+             for name in gates}
+    assert all(gate_reached(gate).wait(SLOW) for gate in gates.values())
+    for gate in gates.values():
+        open_gate(gate)
+    # A child start that finds the other singleton active (or starting) is a clear conflict,
+    # never a wait; whichever answers first may have let the other's child start.
+    codes = []
+    for call in calls.values():
+        response = finished(call).response
+        codes.append(response.status_code)
+        if response.status_code == 409:
+            assert response.json()["error"]["code"] == "activation_conflict"
+        else:
+            assert response.status_code == 200, response.content
+    assert 409 in codes
+    # A refused synchronous start leaves no instance of its own behind.
+    assert WorkflowInstance.objects.count() == 2 * codes.count(200)
+
+
+def test_a_singleton_held_between_its_commit_and_its_run_waits_for_release(tenant, publish,
+                                                                           monkeypatch):
+    publish(gated("held-single", activation="singleton"))
+    real_lock = inline.instance_lock
+
+    def hold_first(tenant_, instance_id):
+        instance_hold(tenant=tenant_, instance_id=instance_id)  # an operator, just in time
+        return real_lock(tenant_, instance_id)
+
+    monkeypatch.setattr(inline, "instance_lock", hold_first)
+    response = execute(operator_client(tenant), "held-single")()
+    assert response.status_code == 200 and response.json()["status"] == "suspended"
+    step = Step.objects.get(instance_id=response.json()["id"])
+    assert step.status == "pending" and step.claimed_by is None
+    instance_release(tenant=tenant, instance_id=response.json()["id"])
