@@ -5,8 +5,9 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_process_init
+from celery.signals import celeryd_after_setup, worker_init, worker_process_init
 
+from workflows.process_identity import register_worker_process
 from workflows.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -40,6 +41,12 @@ def _check_worker_queues(sender, instance, conf, **kwargs):
     from workflows.worker import worker_queues_check
 
     worker_queues_check(instance)
+
+
+@worker_init.connect
+def _register_worker_process(**kwargs):
+    # Before the pool forks: its children claim steps under this worker's registration.
+    register_worker_process()
 
 
 @worker_process_init.connect

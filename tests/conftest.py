@@ -8,11 +8,16 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _isolated_cache():
-    """Each test starts with an empty cache (the suite's Redis database)."""
+    """Each test starts with an empty cache (the suite's Redis database) and no compiled plans
+    in this process: plans are cached by version primary key, and the test database's flushes
+    can hand the same key to another definition in a later test."""
     from django.core.cache import cache
+
+    from workflows import plans
 
     with contextlib.suppress(Exception):  # a test may point the cache at a stopped server
         cache.clear()
+    plans._plans.clear()
     yield
 
 

@@ -9,3 +9,13 @@ def advisory_xact_lock(key: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def advisory_xact_try_lock(key: str) -> bool:
+    """Take the advisory lock on `key` until the transaction ends if nobody holds it; never
+    waits. True on SQLite, where the database serialises writers itself."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        return bool(cursor.fetchone()[0])

@@ -3,8 +3,9 @@
 - at start, the queues it consumes must exist: they are created when allowed
   (`WEFT_SQS_CREATE_QUEUES=1`), else the worker exits with one line that says what to run;
 
-- a heartbeat thread that registers the process and reports it every few seconds (hostname,
-  pid, queues, steps in flight), since SQS offers no remote control;
+- a heartbeat thread that registers the process and reports it every few seconds (its
+  registration id, under which it and its pool children claim steps; hostname, pid, the pids
+  of its pool, queues, steps in flight), since SQS offers no remote control;
 - on warm shutdown (SIGTERM), the process reports `stopping` and then `stopped`;
 - after a pool child is forked, it forgets the database connections it inherited and sizes
   its own pool for one task at a time.
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from workflows.process_identity import register_worker_process
 from workflows.services.workers import worker_heartbeat
 from workflows.sqs.config import sqs_safe_name
 from workflows.sqs.queues import ensure_queues, missing_queues, missing_queues_message
@@ -37,13 +39,16 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.thread = None
         self.stopped = threading.Event()
         self.started_at = timezone.now()
+        # Normally done already by `worker_init` (config/celery.py), before the pool forked.
+        self.registration_id = register_worker_process()
 
     def _report(self, worker, state: str) -> None:
         queues = sorted(worker.app.amqp.queues.consume_from or worker.app.amqp.queues)
         try:
             worker_heartbeat(name=worker.hostname, hostname=socket.gethostname(),
                              pid=os.getpid(), queues=queues, started_at=self.started_at,
-                             state=state)
+                             state=state, registration_id=self.registration_id,
+                             pool_pids=pool_pids(worker))
         except Exception as exc:  # the database may be briefly away; keep beating
             logger.warning("worker_heartbeat_failed", error=str(exc))
         finally:
@@ -88,6 +93,17 @@ def worker_queues_check(worker) -> None:
         return
     if missing:
         raise SystemExit(missing_queues_message(missing))
+
+
+def pool_pids(worker) -> list[int]:
+    """The processes that run this worker's steps: its prefork children, or itself (solo and
+    thread pools)."""
+    pids = [os.getpid()]
+    try:
+        pids += [int(pid) for pid in (worker.pool.info or {}).get("processes") or []]
+    except Exception as exc:  # a pool starting or stopping: report what is certain
+        logger.debug("pool_pids_unavailable", error=str(exc))
+    return pids
 
 
 def prepare_forked_child() -> None:

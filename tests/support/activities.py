@@ -1,7 +1,9 @@
 """User activities used by the integration and end-to-end tests (loaded through
 `WEFT_ACTIVITY_MODULES`, the same way a project's own modules are)."""
 
+import logging
 import os
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -106,3 +108,47 @@ def slow_fail(*, seconds: float) -> None:
     acted meanwhile."""
     time.sleep(seconds)
     raise RuntimeError(f"failed after {seconds}s on purpose")
+# Gates for tests that hold an activity open in one thread while another does something:
+# `open_gate(name)` lets `test.gate` activities waiting on `name` go on; `gate_reached(name)`
+# is set when one arrives. Only meaningful in the test's own process (inline execution).
+_GATES: dict[str, threading.Event] = {}
+_REACHED: dict[str, threading.Event] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _events(name: str) -> tuple[threading.Event, threading.Event]:
+    with _GATES_LOCK:
+        return (_GATES.setdefault(name, threading.Event()),
+                _REACHED.setdefault(name, threading.Event()))
+
+
+def open_gate(name: str) -> None:
+    _events(name)[0].set()
+
+
+def gate_reached(name: str) -> threading.Event:
+    return _events(name)[1]
+
+
+@activity("test.gate")
+def gate(*, name: str = "", wait_seconds: float = 20.0) -> dict:
+    """Waits until the test opens the gate `name` (an empty name passes at once)."""
+    if not name:
+        return {"gate": None}
+    opened, reached = _events(name)
+    reached.set()
+    return {"gate": name, "opened": opened.wait(wait_seconds)}
+
+
+@activity("test.tick", retry={"max_attempts": 2, "initial_interval": 0.5, "max_interval": 0.5})
+def tick(*, directory: str, seconds: int, context) -> dict:
+    """Writes a marker file `<attempt>-<n>` each second (and logs it), `seconds` times: what a
+    runaway activity does after its timeout if nobody stops it."""
+    log = logging.getLogger("tests.tick")
+    for n in range(seconds):
+        marker = os.path.join(directory, f"{context.attempt}-{n}")
+        with open(marker, "w") as handle:
+            handle.write(str(time.time()))
+        log.info("tick %s", marker)
+        time.sleep(1)
+    return {"ticks": seconds}

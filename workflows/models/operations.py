@@ -15,7 +15,12 @@ class WorkerState(models.TextChoices):
 
 
 class WorkerProcess(models.Model):
-    name = models.CharField(max_length=200, unique=True, help_text="celery hostname@pid")
+    name = models.CharField(max_length=200, help_text="celery hostname@pid")
+    # Who claims steps: a random id the worker process registers at start (a hostname and a
+    # pid are no identity: containers may share both). Its pool children claim under it.
+    registration_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    pool_pids = models.JSONField(default=list, blank=True,
+                                 help_text="the pids of the processes that run its steps")
     hostname = models.CharField(max_length=200)
     pid = models.PositiveIntegerField()
     queues = models.JSONField(default=list, blank=True)
@@ -28,7 +33,8 @@ class WorkerProcess(models.Model):
     class Meta:
         ordering = ["-last_heartbeat"]
         verbose_name_plural = "worker processes"
-        indexes = [models.Index(fields=["state", "last_heartbeat"], name="worker_state")]
+        indexes = [models.Index(fields=["state", "last_heartbeat"], name="worker_state"),
+                   models.Index(fields=["name"], name="worker_name")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"

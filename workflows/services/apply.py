@@ -21,6 +21,7 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
+from runtime import engine
 from runtime.engine import TaskRequest
 from workflows.errors import InvalidInput
 from workflows.models import (
@@ -47,6 +48,9 @@ from workflows.services.records import ResultRecorder
 logger = structlog.get_logger(__name__)
 
 MAX_CHILD_DEPTH = 16
+# A burst advances the engine this many activity executions at a time, checking its time
+# budget in between (the engine never reads the clock).
+BURST_CHUNK_STEPS = 100
 
 
 @dataclass
@@ -63,9 +67,18 @@ class Budget:
                    deadline=time.monotonic() + settings.WEFT_SYNC_TIME_BUDGET)
 
     @classmethod
-    def burst(cls) -> "Budget":
-        return cls(max_steps=settings.WEFT_BURST_MAX_STEPS,
-                   deadline=time.monotonic() + settings.WEFT_BURST_TIME_BUDGET)
+    def burst(cls, *, lease_until=None) -> "Budget":
+        """A worker's burst: WEFT_BURST_*, and at most half of what is left of the step's
+        lease, so that the instance lock is released (and the step done) before another
+        worker may take the step over."""
+        deadline = time.monotonic() + settings.WEFT_BURST_TIME_BUDGET
+        if lease_until is not None:
+            left = (lease_until - timezone.now()).total_seconds()
+            deadline = min(deadline, time.monotonic() + max(0.0, left) / 2)
+        return cls(max_steps=settings.WEFT_BURST_MAX_STEPS, deadline=deadline)
+
+    def next_chunk(self) -> int:
+        return min(self.remaining_steps(), BURST_CHUNK_STEPS)
 
     def remaining_steps(self) -> int:
         return max(1, self.max_steps - self.steps)
@@ -106,7 +119,22 @@ class ResultApplier:
 
     # ---- applying engine results -----------------------------------------------------------
 
-    def apply(self, result) -> None:
+    def apply_burst(self, result) -> None:
+        """Apply `result`, then advance on in chunks while the engine paused only because its
+        chunk ran out and the budget (steps, time) lasts. Out of budget, the rest is handed
+        over as an ADVANCE step (`budget_exhausted`)."""
+        while result.status == "budget_exhausted":
+            self.apply(result, paused=True)
+            if self.budget.exhausted():
+                self.budget_exhausted()
+                return
+            result = engine.advance(self.plan, self.instance.state, now=timezone.now(),
+                                    max_steps=self.budget.next_chunk())
+        self.apply(result)
+
+    def apply(self, result, *, paused: bool = False) -> None:
+        """Record one engine result. `paused`: the engine stopped for its step limit and the
+        caller goes on with it, so no ADVANCE step is scheduled for that."""
         self.last = result
         self.recorder.add(result)
         self.budget.steps += result.steps
@@ -118,7 +146,7 @@ class ResultApplier:
             self.schedule_task(task)
         for effect in result.effects:
             self._effect(effect)
-        if result.status == "budget_exhausted":
+        if result.status == "budget_exhausted" and not paused:
             self.budget_exhausted()
 
     def cancel_tasks(self, keys: set[str]) -> None:

@@ -36,8 +36,8 @@ from workflows.models import (
 from workflows.plans import plan_for_instance
 from workflows.selectors.definitions import definition_get_published
 from workflows.services.bookmarks import resume_step
-from workflows.services.inline import InlineRunner
-from workflows.services.instances import instance_create, instance_lock
+from workflows.services.inline import InlineRunner, instance_start_inline
+from workflows.services.instances import instance_lock
 from workflows.services.outbox import steps_publish_on_commit
 from workflows.services.tenancy import token_hash
 from workflows.text import find_unstorable, loads_json
@@ -197,16 +197,10 @@ def _answer_or_wait(instance: WorkflowInstance, deadline: float) -> HookAnswer:
 
 def _start(tenant, trigger: WorkflowTrigger, payload: dict, *, correlation_id, body_input):
     deadline = time.monotonic() + settings.WEFT_HOOK_WAIT_SECONDS
-    with transaction.atomic():
-        published = definition_get_published(tenant=tenant, definition_id=trigger.definition_id)
-        instance, plan = instance_create(
-            tenant=tenant, published=published, raw_input=body_input,
-            correlation_id=correlation_id,
-            trigger={"activity_id": trigger.activity_id, "payload": payload})
-        runner = InlineRunner(instance, plan)
-        runner.budget.deadline = min(runner.budget.deadline, deadline)
-        runner.drive(engine.advance(plan, instance.state, now=timezone.now(), max_steps=1000))
-        runner.finish()
+    published = definition_get_published(tenant=tenant, definition_id=trigger.definition_id)
+    instance = instance_start_inline(
+        tenant=tenant, published=published, raw_input=body_input, correlation_id=correlation_id,
+        trigger={"activity_id": trigger.activity_id, "payload": payload}, deadline=deadline)
     return _answer_or_wait(instance, deadline)
 
 

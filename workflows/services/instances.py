@@ -1,8 +1,14 @@
 """Instances: create (inputs, activation strategy), lock, and start on the workers.
 
-Lock order: a start takes the definition's advisory start lock (so that activation strategies
-hold under concurrency) before it inserts the instance; `instance_lock` takes the instance row
-lock (`SELECT ... FOR UPDATE`), always before any step or bookmark row of that instance.
+Activation: only `singleton` and `correlated-singleton` starts take an advisory start lock
+(per definition, or per definition and correlation id), and they only try it: a start never
+waits for another start. A start that finds the lock taken answers the same conflict as one
+that finds an active instance (the other start is past its checks and about to commit one), so
+two definitions that start each other as children cannot deadlock, and `always` starts (the
+default) run in parallel. The lock lasts until the inserting transaction commits; synchronous
+runs (`inline.instance_start_inline`) commit the new instance first and run it afterwards, so
+no external call happens under it. `instance_lock` takes the instance row lock
+(`SELECT ... FOR UPDATE`), always before any step or bookmark row of that instance.
 """
 
 import structlog
@@ -12,7 +18,7 @@ from django.utils import timezone
 from runtime import engine
 from runtime.engine.masking import mask_secrets
 from workflows.errors import Conflict, InvalidInput, NotFound
-from workflows.locks import advisory_xact_lock
+from workflows.locks import advisory_xact_try_lock
 from workflows.models import InstanceStatus, StepKind, Tenant, WorkflowInstance
 from workflows.plans import plan_for
 from workflows.selectors.definitions import PublishedDefinition, definition_get_published
@@ -21,19 +27,21 @@ from workflows.services.outbox import new_step, queue_of, steps_publish_on_commi
 logger = structlog.get_logger(__name__)
 
 
-def _lock_definition_starts(tenant: Tenant, definition_id: str) -> None:
-    """Serialise starts of one definition so activation strategies hold under concurrency."""
-    advisory_xact_lock(f"weft:start:{tenant.pk}:{definition_id}")
+def activation_of(plan) -> str:
+    return plan.options.get("activation", "always")
 
 
-def _check_activation(*, tenant: Tenant, plan, definition_id: str,
+def _claim_activation(*, tenant: Tenant, plan, definition_id: str,
                       correlation_id: str | None) -> None:
-    activation = plan.options.get("activation", "always")
+    """Enforce the activation strategy: no lock at all for `always`; for the singletons, the
+    start lock (tried, never waited for), then no other active instance."""
+    activation = activation_of(plan)
     if activation == "always":
         return
     active = WorkflowInstance.objects.filter(
         tenant=tenant, definition_id=definition_id, status__in=InstanceStatus.active()
     )
+    key = f"weft:start:{tenant.pk}:{definition_id}"
     if activation == "correlated-singleton":
         if not correlation_id:
             raise InvalidInput(
@@ -41,12 +49,20 @@ def _check_activation(*, tenant: Tenant, plan, definition_id: str,
                 errors=[{"path": "correlation_id", "message": "Required."}],
             )
         active = active.filter(correlation_id=correlation_id)
+        key = f"{key}:{correlation_id}"
+    scope = f" per correlation id ('{correlation_id}')" if correlation_id and \
+        activation == "correlated-singleton" else ""
+    if not advisory_xact_try_lock(key):
+        raise Conflict(
+            f"Definition '{definition_id}' allows one active instance{scope}; another start "
+            "is in progress.",
+            code="activation_conflict", details={"instance_id": None},
+        )
     existing = active.values_list("id", flat=True).first()
     if existing is not None:
         raise Conflict(
-            f"Definition '{definition_id}' allows one active instance"
-            + (f" per correlation id ('{correlation_id}')" if correlation_id else "")
-            + f"; instance {existing} is still active.",
+            f"Definition '{definition_id}' allows one active instance{scope}; instance "
+            f"{existing} is still active.",
             code="activation_conflict",
             details={"instance_id": str(existing)},
         )
@@ -69,8 +85,7 @@ def instance_create(*, tenant: Tenant, published: PublishedDefinition, raw_input
         raise InvalidInput("The input does not match the definition's inputs.",
                            errors=[{"path": p.path, "message": p.message} for p in problems],
                            code="invalid_input")
-    _lock_definition_starts(tenant, published.definition_id)
-    _check_activation(tenant=tenant, plan=plan, definition_id=published.definition_id,
+    _claim_activation(tenant=tenant, plan=plan, definition_id=published.definition_id,
                       correlation_id=correlation_id)
     instance = WorkflowInstance(
         tenant=tenant, definition_version_id=published.pk, definition_id=published.definition_id,

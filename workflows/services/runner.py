@@ -3,15 +3,14 @@
 
 It claims the step with one conditional UPDATE (pending, or running with an expired lease: its
 worker died), so a duplicate or late message is acknowledged and skipped. Task activities run
-outside any transaction or lock, with their lease kept alive by a small thread and a timeout;
+outside any transaction or lock, with their lease kept alive by a small thread, and are
+stopped at their timeout before any retry is written (`workflows.time_limits`);
 a failure within the retry policy becomes a new step due after the backoff. Applying a result
 (and the inline burst that follows) takes the instance row lock briefly, through
 `apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
 """
 
-import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -29,11 +28,13 @@ from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
-from workflows.services.apply import ResultApplier, error_of
+from workflows.services.apply import Budget, ResultApplier, error_of
 from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
+from workflows.services.workers import claimer_for, claimer_is_dead
+from workflows.time_limits import call_with_time_limit
 
 logger = structlog.get_logger(__name__)
 
@@ -51,37 +52,16 @@ RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, at
 """
 
 
-def claimer_id(worker: str) -> str:
-    """Who holds a step: the worker's name, this machine and this process."""
-    return f"{worker}|{socket.gethostname()}|{os.getpid()}"
-
-
-def _dead_local_claimer(step_id) -> str:
-    """The claimer of a running step when it was a process on this machine that no longer
-    exists (a worker child killed mid-step), so its lease need not be waited out; else ""."""
-    claimed_by = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING).values_list(
-        "claimed_by", flat=True).first() or ""
-    _, _, rest = claimed_by.partition("|")
-    host, _, pid = rest.partition("|")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return ""
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return claimed_by
-    except PermissionError:
-        return ""
-    return ""
-
-
 def _claim(step_id, worker: str) -> Step | None:
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
     ops = connection.ops
     pk = Step._meta.pk.get_db_prep_value(uuid.UUID(str(step_id)), connection)
 
+    claimer = claimer_for(worker)
+
     def attempt(dead_claimer: str) -> Step | None:
-        params = [claimer_id(worker), ops.adapt_datetimefield_value(lease_until),
+        params = [claimer, ops.adapt_datetimefield_value(lease_until),
                   ops.adapt_datetimefield_value(now), pk, ops.adapt_datetimefield_value(now),
                   dead_claimer]
         claimed = list(Step.objects.raw(_CLAIM_SQL, params))
@@ -89,18 +69,33 @@ def _claim(step_id, worker: str) -> Step | None:
 
     step = attempt("")
     if step is None:
-        dead = _dead_local_claimer(step_id)
-        if dead:
-            step = attempt(dead)
+        # Held by another claimer: take it at once only if the worker registry says that
+        # claimer is gone (the UPDATE re-checks it still holds the step); else its lease runs.
+        held = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING).values_list(
+            "claimed_by", "lease_until").first()
+        if held and held[0] and claimer_is_dead(claimed_by=held[0], lease_until=held[1]):
+            step = attempt(held[0])
     return step
+
+
+def step_renew_lease(*, step_id, claimer: str):
+    """Extend a running step's lease, only for the claimer that holds it: a step taken over
+    meanwhile (its lease ran out) stays with its new owner. Returns the new end of the lease,
+    or None when the step is no longer ours."""
+    lease_until = timezone.now() + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
+    renewed = Step.objects.filter(pk=step_id, status=StepStatus.RUNNING,
+                                  claimed_by=claimer).update(lease_until=lease_until)
+    return lease_until if renewed else None
 
 
 class _LeaseKeeper:
     """Extends a running task's lease while it runs. If the worker process dies, so does this
     thread, the lease expires, and the sweeper hands the step to another worker."""
 
-    def __init__(self, step_id) -> None:
+    def __init__(self, step_id, claimer: str, lease_until) -> None:
         self.step_id = step_id
+        self.claimer = claimer
+        self.lease_until = lease_until  # the latest end of the lease this keeper set
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -116,38 +111,15 @@ class _LeaseKeeper:
         interval = max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
         try:
             while not self.stopped.wait(interval):
-                Step.objects.filter(pk=self.step_id, status=StepStatus.RUNNING).update(
-                    lease_until=timezone.now() + timedelta(
-                        seconds=settings.WEFT_STEP_LEASE_SECONDS))
+                renewed = step_renew_lease(step_id=self.step_id, claimer=self.claimer)
+                if renewed is None:
+                    logger.warning("lease_lost", step_id=str(self.step_id))
+                    return
+                self.lease_until = renewed
         except Exception as exc:  # losing the lease only risks a duplicate, never a loss
             logger.warning("lease_renewal_failed", step_id=str(self.step_id), error=str(exc))
         finally:
             connection.close()
-
-
-def _call_with_timeout(function, timeout: float | None):
-    """Runs `function` and gives up waiting after `timeout` seconds (the call is abandoned,
-    not killed: Python cannot stop a thread)."""
-    if not timeout:
-        return function()
-    outcome: dict = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = function()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            close_old_connections()
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"activity did not finish within {timeout} seconds")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def step_process(*, step_id, worker: str = "inline") -> str:
@@ -169,7 +141,7 @@ def step_process(*, step_id, worker: str = "inline") -> str:
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
         with structlog.contextvars.bound_contextvars(**context):
-            outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None,
+            outcome, step = _process_claimed(step, claimer_for(worker) if may_continue else None,
                                              continued=count > 0)
         first = first or outcome
         if step is None:
@@ -195,9 +167,10 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
     if step.kind == StepKind.TASK:
         request = TaskRequest.from_dict(step.payload)
         log = log.bind(activity_id=request.activity_id, attempt=step.attempt)
+        keeper = _LeaseKeeper(step.id, step.claimed_by, step.lease_until)
         try:
-            with _LeaseKeeper(step.id):
-                output = _call_with_timeout(
+            with keeper:
+                output = call_with_time_limit(
                     lambda: execute_task(
                         default_registry(), request,
                         request.context(step_id=str(step.id), attempt=step.attempt),
@@ -205,13 +178,18 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
                     request.timeout)
             outcome = ("ok", output)
         except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                # Interrupted wherever it was, perhaps inside a query: fresh sessions.
+                connections.close_all()
             outcome = ("error", exc)
             will_retry = should_retry(request.retry, step.attempt, exc)
             log_activity_failure(logger, request=request, attempt=step.attempt, exc=exc,
                                  will_retry=will_retry, step_id=str(step.id))
             if will_retry:
                 return _retry_if_still_owned(step, request, exc, log), None
-    max_steps = settings.WEFT_BURST_MAX_STEPS
+        finally:
+            step.lease_until = keeper.lease_until  # for the burst's budget below
+    held = False
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
         if instance.held and instance.status in InstanceStatus.active():
@@ -221,16 +199,19 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
             # Suspended while the task ran: its result is recorded, and that is all. What
             # comes next (inline activities included) waits, unclaimed, for the release.
             claim_next_for = None
-            max_steps = 0
+            held = True
         if instance.status not in InstanceStatus.active():
             Step.objects.filter(pk=step.pk).update(status=StepStatus.CANCELLED,
                                                    finished_at=timezone.now())
             log.info("step_discarded", instance_status=instance.status)
             return "discarded", None
         plan = plan_for_instance(instance)
-        result = _engine_call(step, instance, plan, outcome, max_steps=max_steps)
-        applier = ResultApplier(instance, plan)
-        applier.apply(result)
+        applier = ResultApplier(instance, plan, budget=Budget.burst(lease_until=step.lease_until))
+        if held:
+            applier.apply(_engine_call(step, instance, plan, outcome, max_steps=0))
+        else:
+            applier.apply_burst(_engine_call(step, instance, plan, outcome,
+                                             max_steps=applier.budget.next_chunk()))
         applier.finish(completed_step=step, step_error=_error_json(outcome),
                        claim_next_for=claim_next_for)
     log.info("step_done", status=instance.status)

@@ -261,24 +261,6 @@ def test_sql_statements_per_task_step_and_per_inline_step(tenant, publish, setti
         _statements(Step.objects.get(instance=big).id)
 
 
-def test_a_step_whose_local_claimer_process_died_is_claimed_again_at_once(tenant, publish):
-    import subprocess
-    import sys
-
-    publish(fork_of_tasks())
-    instance = instance_dispatch(tenant=tenant, definition_id="fan-out")
-    step = Step.objects.get(instance=instance)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    import socket
-
-    Step.objects.filter(pk=step.pk).update(
-        status=StepStatus.RUNNING, claimed_by=f"celery@w|{socket.gethostname()}|{gone}",
-        lease_until=timezone.now() + timedelta(minutes=5))
-    assert step_process(step_id=step.id, worker="me") == "done"
-    assert Step.objects.get(pk=step.pk).deliveries == 1
-
-
 def test_a_worker_runs_the_next_steps_of_an_instance_itself(tenant, publish):
     publish(sequence("chain", [
         {"id": f"t{n}", "type": "examples.add", "input": {"a": n, "b": 1}} for n in range(5)]))
