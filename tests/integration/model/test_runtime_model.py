@@ -86,6 +86,9 @@ KNOWN_HOLES: dict[str, int] = {
     "suspend_holds": 2,
     # A parent waiting on a child that was cancelled, faulted or deleted is never woken.
     "child_end_wakes_parent": 7,
+    # A failed task's next attempt is scheduled outside the instance lock, so it also runs for
+    # an instance cancelled, finished or held meanwhile (attempt 2 or later).
+    "task_retry_under_lock": 5,
 }
 
 EXAMPLES = int(os.environ.get("WEFT_MODEL_EXAMPLES") or 0)
@@ -418,6 +421,10 @@ def build_machine(tenant, inbox: list):
             for execution in support.MODEL_EXECUTIONS:
                 if (execution["held"] and execution.get("via") == "hook"
                         and _tolerate("suspend_holds", self)):
+                    continue
+                if (execution["attempt"] > 1
+                        and (execution["held"] or execution["status"] not in ACTIVE)
+                        and _tolerate("task_retry_under_lock", self)):
                     continue
                 assert execution["held"] is False and execution["status"] in ACTIVE, (
                     f"an activity executed for a held or ended instance: {execution}")
