@@ -90,6 +90,9 @@ KNOWN_HOLES: dict[str, int] = {
     # an instance cancelled, finished or held meanwhile (attempt 2 or later).
     "task_retry_under_lock": 5,
 }
+# `WEFT_MODEL_STRICT=guard,guard` checks those symptoms anyway (to confirm a hole, or a fix).
+for _guard in filter(None, os.environ.get("WEFT_MODEL_STRICT", "").split(",")):
+    KNOWN_HOLES.pop(_guard.strip(), None)
 
 EXAMPLES = int(os.environ.get("WEFT_MODEL_EXAMPLES") or 0)
 STEPS = int(os.environ.get("WEFT_MODEL_STEPS") or 40)
@@ -287,8 +290,10 @@ def build_machine(tenant, inbox: list):
                 run_after=timezone.now())
             steps_sweep()
 
-        @rule(label=st.sampled_from(task_labels()), times=st.integers(1, 3))
+        @rule(label=st.sampled_from(task_labels()), times=st.sampled_from([1, 3]))
         def task_will_fail(self, label, times) -> None:
+            """The task's next executions fail: once (a retry succeeds) or three times (its
+            retries run out and the instance faults)."""
             support.MODEL_FAIL_PLAN[label] = times
 
         @precondition(lambda self: Step.objects.filter(
