@@ -537,8 +537,7 @@ def _model_settings():
     )
 
 
-def test_the_runtime_holds_under_random_interleavings(tenant, user, settings, monkeypatch,
-                                                       capsys):
+def test_the_runtime_holds_under_random_interleavings(tenant, user, settings, monkeypatch):
     settings.WEFT_HOOK_WAIT_SECONDS = 0.2
     for body in ALL:
         definition_create(tenant=tenant, user=user, body=body)
