@@ -272,10 +272,15 @@ def build_machine(tenant, inbox: list):
                 return  # cancelled meanwhile: the worker finds its step gone
             if step.kind == StepKind.TASK:
                 self.finished_task_activity = step.payload.get("activity_id")
+            executed = len(support.MODEL_EXECUTIONS)
             try:
                 runner._process_claimed(step, None)
             except PoisonStep:
                 self._dead_letter(str(step.pk))
+            for execution in support.MODEL_EXECUTIONS[executed:]:
+                # A real worker started this task before the operator acted (the claim refuses
+                # held instances): judge it by the instance as it was when it was claimed.
+                execution.update(via="slow", held=False, status=InstanceStatus.RUNNING)
 
         @rule()
         def dead_workers_leases_expire(self) -> None:
