@@ -152,3 +152,30 @@ def tick(*, directory: str, seconds: int, context) -> dict:
         log.info("tick %s", marker)
         time.sleep(1)
     return {"ticks": seconds}
+# The model-based test (tests/integration/model/) watches every execution of `test.model_step`:
+# what the instance looked like when it ran, and whether it succeeded. Process-global because
+# the activity runs in the test's own process (the machine calls the workers' service directly).
+MODEL_EXECUTIONS: list[dict] = []
+# How many next executions of a label fail (a retryable error): the machine arms them.
+MODEL_FAIL_PLAN: dict[str, int] = {}
+
+
+@activity("test.model_step",
+          retry={"max_attempts": 3, "initial_interval": 0.01, "max_interval": 0.05})
+def model_step(*, label: str, context) -> dict:
+    """Records its execution with the instance's row as it is now (held? status?), then fails
+    while its label is armed, else succeeds."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT held, status FROM workflows_workflowinstance WHERE id = %s",
+                       [context.instance_id])
+        row = cursor.fetchone()
+    held, status = row if row else (None, "deleted")
+    failing = MODEL_FAIL_PLAN.get(label, 0) > 0
+    if failing:
+        MODEL_FAIL_PLAN[label] -= 1
+    MODEL_EXECUTIONS.append({"key": context.idempotency_key, "instance_id": context.instance_id,
+                             "label": label, "held": held, "status": status,
+                             "attempt": context.attempt, "ok": not failing})
+    if failing:
+        raise RuntimeError(f"{label} fails on purpose (attempt {context.attempt})")
+    return {"label": label, "attempt": context.attempt}
