@@ -2,9 +2,19 @@
 
 import structlog
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+from rest_framework.throttling import (
+    AnonRateThrottle,
+    BaseThrottle,
+    SimpleRateThrottle,
+    UserRateThrottle,
+)
 
 logger = structlog.get_logger(__name__)
+
+
+def client_address(request) -> str:
+    """The client's address by the rule the throttles use (the audit log records it too)."""
+    return BaseThrottle().get_ident(request)
 
 
 class _FailOpen:

@@ -5,6 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from api.views import definitions as d
 from api.views import instances as i
 from api.views.activity_types import ActivityTypeListView
+from api.views.audit import AuditListView
 from api.views.index import ApiIndexView
 from api.views.operations import DeadLetterListView, DeadLetterRedriveView, WorkerListView
 
@@ -59,4 +60,5 @@ urlpatterns = [
     path("dead-letters/", DeadLetterListView.as_view(), name="dead-letter-list"),
     path("dead-letters/<uuid:dead_letter_id>/redrive/", DeadLetterRedriveView.as_view(),
          name="dead-letter-redrive"),
+    path("audit/", AuditListView.as_view(), name="audit-list"),
 ]

@@ -171,6 +171,11 @@ WEFT_METRICS_TOKEN = env_str("WEFT_METRICS_TOKEN", "")
 # Requests per client address and tenant on the public `/hooks/` endpoints.
 WEFT_THROTTLE_HOOKS = env_str("WEFT_THROTTLE_HOOKS", "600/min")
 
+# The audit log: how a client's address is read (the throttles' rule), and how long entries are
+# kept (days; 0 keeps them for ever). Beat purges older ones every hour.
+WEFT_CLIENT_ADDRESS = "api.throttling.client_address"
+WEFT_AUDIT_RETENTION_DAYS = env_int("WEFT_AUDIT_RETENTION_DAYS", 365)
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WEFT_JWT_ACCESS_MINUTES", 30)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WEFT_JWT_REFRESH_DAYS", 7)),
@@ -245,6 +250,7 @@ CELERY_BEAT_SCHEDULE = {
     "weft-fire-due-timers": {"task": "weft.fire_due_timers", "schedule": 1.0},
     "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
+    "weft-purge-audit-entries": {"task": "weft.purge_audit_entries", "schedule": 3600.0},
 }
 
 # --- Execution ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.module_loading import import_string
 
+from workflows.admin_logging import AuditedAdmin
+
 
 @cache
 def _masker():
@@ -59,7 +61,7 @@ class CompactLists:
         css = {"all": ["workflows/admin.css"]}
 
 
-class ReadOnlyAdmin(CompactLists, admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdmin, CompactLists, admin.ModelAdmin):
     """Records only the runtime writes: no add, no edit, no delete form."""
 
     def has_add_permission(self, request, obj=None):

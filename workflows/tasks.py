@@ -2,9 +2,12 @@
 (`config/celery.py`); the broker adapter (`workflows.broker`) sends to them by name."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
+from workflows.services.audit import audit_entries_purge
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.poison import PoisonStep
 from workflows.services.runner import step_process
@@ -74,3 +77,9 @@ def fire_trigger(trigger_id: int) -> str:
 @shared_task(name="weft.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> int:
     return timers_fire_due()
+
+
+@shared_task(name="weft.purge_audit_entries", ignore_result=True)
+def purge_audit_entries() -> int:
+    return audit_entries_purge(now=timezone.now(),
+                               retention_days=settings.WEFT_AUDIT_RETENTION_DAYS)
