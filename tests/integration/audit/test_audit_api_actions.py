@@ -81,7 +81,7 @@ def test_instance_suspend_resume_cancel_delete_and_bookmark_resume(bob, publish)
 
 
 def test_dead_letter_redrive(poisoned, bob):
-    instance, letter = poisoned
+    _instance, letter = poisoned
     entry = _one_new_entry(_last_id(), bob.post(f"/api/v1/dead-letters/{letter.id}/redrive/"),
                            "dead_letter.redrive")
     assert (entry.target_type, entry.target_id) == ("dead_letter", str(letter.id))
