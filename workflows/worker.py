@@ -10,6 +10,7 @@
 import os
 import socket
 import threading
+import time
 
 import structlog
 from celery import bootsteps
@@ -17,7 +18,10 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from workflows import instruments
+from workflows.metrics import metrics_server_start
 from workflows.services.workers import worker_heartbeat
+from workflows.sqs.config import sqs_settings
 
 logger = structlog.get_logger(__name__)
 
@@ -39,7 +43,11 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                              state=state)
         except Exception as exc:  # the database may be briefly away; keep beating
             logger.warning("worker_heartbeat_failed", error=str(exc))
+        else:
+            instruments.WORKER_HEARTBEATS.labels(state).inc()
+            instruments.WORKER_LAST_HEARTBEAT.set(time.time())
         finally:
+            instruments.pool_stats_sample()
             close_old_connections()
 
     def start(self, worker):
@@ -56,6 +64,27 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         if self.thread is not None:
             self.thread.join(timeout=5)
         self._report(worker, "stopped")
+
+
+class WorkerMetricsServer(bootsteps.StartStopStep):
+    """Serves this host's worker metrics (main process and prefork children, added up from
+    PROMETHEUS_MULTIPROC_DIR) on `WEFT_METRICS_PORT`, when set."""
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.server = None
+
+    def start(self, worker):
+        port = os.environ.get("WEFT_METRICS_PORT")
+        if port:
+            instruments.worker_labels_initialise(queues=sqs_settings(os.environ).base_queues)
+            self.server = metrics_server_start(int(port))
+
+    def stop(self, worker):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 def prepare_forked_child() -> None:

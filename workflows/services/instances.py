@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import engine
+from workflows import instruments
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.locks import advisory_xact_lock
 from workflows.models import InstanceStatus, StepKind, Tenant, WorkflowInstance
@@ -81,6 +82,7 @@ def instance_create(*, tenant: Tenant, published: PublishedDefinition, raw_input
         now=timezone.now(), trigger=trigger,
     )
     instance.save(force_insert=True)
+    instruments.instance_started_on_commit(definition_id=published.definition_id)
     return instance, plan
 
 

@@ -12,6 +12,7 @@ import structlog
 from django.utils.dateparse import parse_datetime
 
 from runtime.engine import EngineResult
+from workflows import instruments
 from workflows.models import (
     ActivityExecution,
     Bookmark,
@@ -147,5 +148,7 @@ class ResultRecorder:
                 )
                 for incident in self.incidents
             ])
+        instruments.records_observe_on_commit(instance=instance, status_before=status_before,
+                                              executions=list(self.executions.values()))
         self.__init__(instance)
         return instance

@@ -25,6 +25,7 @@ from django.utils import timezone
 from runtime import engine
 from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
+from workflows import instruments
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier, error_of
@@ -157,6 +158,7 @@ def step_process(*, step_id, worker: str = "inline") -> str:
     if step is None:
         if Step.objects.filter(pk=step_id, status=StepStatus.DEAD).exists():
             raise PoisonStep(step_id)
+        instruments.step_processed(queue="unknown", outcome="skipped")
         return "skipped"
     first = None
     deadline = time.monotonic() + settings.WEFT_STEP_CONTINUE_SECONDS
@@ -166,8 +168,10 @@ def step_process(*, step_id, worker: str = "inline") -> str:
             context.update(definition_id=step.payload.get("definition_id"),
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
+        queue = step.queue
         with structlog.contextvars.bound_contextvars(**context):
             outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None)
+        instruments.step_processed(queue=queue, outcome=outcome)
         first = first or outcome
         if step is None:
             break
