@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 SECRET_KEY_PATTERN = re.compile(
     r"(pass(word)?|passwd|secret|token|api[_-]?key|authorization|credential|private[_-]?key|"
@@ -55,6 +56,15 @@ def mask_secrets(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+def _trace_ids(_logger: Any, _method: str, event_dict: dict) -> dict:
+    """The current span's trace and span ids (W3C hex), when there is one."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict.setdefault("trace_id", format(span_context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(span_context.span_id, "016x"))
+    return event_dict
+
+
 def _mask_processor(_logger: Any, _method: str, event_dict: dict) -> dict:
     return mask_secrets(event_dict)
 
@@ -65,6 +75,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _trace_ids,
         _mask_processor,
     ]
     renderer = (

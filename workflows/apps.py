@@ -8,5 +8,8 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from workflows.discovery import discover_activities
+        from workflows.tracing import tracing_configure
 
         discover_activities()
+        # Before the web's middleware loads: Django's instrumentation adds its own.
+        tracing_configure()

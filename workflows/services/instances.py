@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runtime import engine
-from workflows import instruments
+from workflows import instruments, tracing
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.locks import advisory_xact_lock
 from workflows.models import InstanceStatus, StepKind, Tenant, WorkflowInstance
@@ -77,6 +77,8 @@ def instance_create(*, tenant: Tenant, published: PublishedDefinition, raw_input
         version=published.version, status=status, correlation_id=correlation_id,
         input=clean_input, parent=parent, parent_bookmark_key=parent_bookmark_key,
     )
+    instance.trace_context = tracing.instance_trace_context(
+        instance=instance, parent_instance_id=parent.id if parent is not None else None)
     instance.state = engine.start_state(
         plan, instance_id=str(instance.id), input=clean_input, correlation_id=correlation_id,
         now=timezone.now(), trigger=trigger,

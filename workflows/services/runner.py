@@ -9,6 +9,7 @@ a failure within the retry policy becomes a new step due after the backoff. Appl
 `apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
 """
 
+import contextvars
 import os
 import random
 import socket
@@ -25,7 +26,7 @@ from django.utils import timezone
 from runtime import engine
 from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
-from workflows import instruments
+from workflows import instruments, tracing
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
 from workflows.services.apply import ResultApplier, error_of
@@ -130,10 +131,13 @@ def _call_with_timeout(function, timeout: float | None):
     if not timeout:
         return function()
     outcome: dict = {}
+    # The thread runs in this one's context: its log lines and spans (an HTTP call) belong to
+    # the step.
+    context = contextvars.copy_context()
 
     def target() -> None:
         try:
-            outcome["value"] = function()
+            outcome["value"] = context.run(function)
         except BaseException as exc:
             outcome["error"] = exc
         finally:
@@ -169,7 +173,7 @@ def step_process(*, step_id, worker: str = "inline") -> str:
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
         queue = step.queue
-        with structlog.contextvars.bound_contextvars(**context):
+        with structlog.contextvars.bound_contextvars(**context), tracing.step_span(step):
             outcome, step = _process_claimed(step, claimer_id(worker) if may_continue else None)
         instruments.step_processed(queue=queue, outcome=outcome)
         first = first or outcome
