@@ -38,7 +38,7 @@ def request_actor(request, *, via: str) -> AuditActor:
     else:
         label = "anonymous"
     try:
-        address = _client_address()(request) or ""
+        address = _client_address()(request.META) or ""
     except Exception:  # an odd header must not refuse the change itself
         address = request.META.get("REMOTE_ADDR", "")
     return AuditActor(label=label, via=via, user=user, token=token,
