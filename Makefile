@@ -52,13 +52,17 @@ check-services:
 		|| { echo "Redis is not answering at $(TEST_REDIS_URL) (see README: Services)"; exit 1; }
 
 ## bench: the engine in-process, Weft against a Celery chain on real workers, local SQS and
-## PostgreSQL, then 1,000 timers due at once (needs 127.0.0.1:5432 and Redis on 6379; ~6 min);
+## PostgreSQL, then 1,000 timers due at once, then Weft again with tracing on (needs
+## 127.0.0.1:5432 and Redis on 6379; ~9 min);
 ## figures go to bench/RESULTS.md.
 bench: install
 	@mkdir -p var
 	set -o pipefail; $(PY) -m bench.engine | tee var/bench-engine.txt
 	$(PY) -m bench.distributed --engine-output var/bench-engine.txt
 	$(PY) -m bench.timers
+	@# The cost of tracing: the same run with every process exporting spans (not in RESULTS.md).
+	set -o pipefail; $(PY) -m bench.distributed --tracing --no-results --throughput-runs 1 \
+		| tee var/bench-tracing.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

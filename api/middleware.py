@@ -26,6 +26,7 @@ class RequestContextMiddleware:
     def __call__(self, request):
         request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
         request_id = request_id[:64]
+        request.request_id = request_id  # for the audit log
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=request_id, method=request.method, path=request.path

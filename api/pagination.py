@@ -33,3 +33,19 @@ def paginated(serializer_class):
             "results": serializer_class(many=True),
         })
     return _PAGE_SCHEMAS[name]
+
+
+def cursor_paginated(serializer_class):
+    """The OpenAPI shape of one cursor page (`next`, `previous`, `results`; no count, which a
+    table that grows for years cannot afford)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    name = f"Cursor{serializer_class.__name__.removesuffix('Serializer')}List"
+    if name not in _PAGE_SCHEMAS:
+        _PAGE_SCHEMAS[name] = inline_serializer(name=name, fields={
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        })
+    return _PAGE_SCHEMAS[name]

@@ -182,6 +182,13 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Re-drive a dead letter",
         "Run the message's step again: a faulted instance is retried from the activity that "
         "faulted, an active one gets its step back. The journal names who did it."),
+    ("get", "/api/v1/audit/"): (
+        "Read the audit log",
+        "Who changed what in the tenant, newest first (admins only): definition, instance, "
+        "bookmark, dead-letter, event, membership and token changes made through the API, the "
+        "admin or the command line, with the request id and client address. Filters: "
+        "`action` (exact, or a prefix ending in `.`), `actor`, `target_type`, `target_id`, "
+        "`since`, `until`; pages by cursor (`next`)."),
 }
 
 
@@ -192,9 +199,11 @@ TAGS = [
     ("instances", "Instances: what they do and wait for, their records, operator actions."),
     ("events", "Events that resume waiting instances and start event-triggered workflows."),
     ("operations", "Activity types, worker processes and dead letters."),
+    ("audit", "Who changed what: the append-only audit log."),
 ]
 TAG_OF_SEGMENT = {"": "api", "auth": "auth", "definitions": "definitions",
-                  "instances": "instances", "bookmarks": "instances", "events": "events"}
+                  "instances": "instances", "bookmarks": "instances", "events": "events",
+                  "audit": "audit"}
 
 
 def _tag(path: str) -> str:

@@ -8,6 +8,7 @@ from api.views import definitions as d
 from api.views import instances as i
 from api.views import secrets as s
 from api.views.activity_types import ActivityTypeListView
+from api.views.audit import AuditListView
 from api.views.definitions import ERRORS
 from api.views.index import ApiIndexView
 from api.views.instance_counts import InstanceCountsView
@@ -74,4 +75,5 @@ urlpatterns = [
     path("dead-letters/", DeadLetterListView.as_view(), name="dead-letter-list"),
     path("dead-letters/<uuid:dead_letter_id>/redrive/", DeadLetterRedriveView.as_view(),
          name="dead-letter-redrive"),
+    path("audit/", AuditListView.as_view(), name="audit-list"),
 ]

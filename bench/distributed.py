@@ -84,6 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="hard limit for the whole benchmark (then it stops and cleans up)")
     parser.add_argument("--engine-output", type=Path,
                         help="saved output of `python -m bench.engine` to put in RESULTS.md")
+    parser.add_argument("--tracing", action="store_true",
+                        help="traces on: every process exports its spans over OTLP/HTTP to a "
+                             "receiver in this process (the cost of tracing)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return parser.parse_args(argv)
@@ -1048,6 +1051,13 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(args.max_seconds)
+    receiver = None
+    if args.tracing:
+        from tests.e2e.support.otlp import OtlpReceiver
+
+        receiver = OtlpReceiver().__enter__()
+    if receiver is not None:
+        args.worker_env = [*args.worker_env, f"OTEL_EXPORTER_OTLP_ENDPOINT={receiver.endpoint}"]
     try:
         report = run(args)
     except Deadline as exc:
@@ -1055,6 +1065,9 @@ def main(argv=None) -> None:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+        if receiver is not None:
+            receiver.__exit__(None, None, None)
+            print(f"\ntracing on: {len(receiver.snapshot())} spans received over OTLP/HTTP")
     print()
     print(f"Weft vs a Celery chain, one run ({report.started:%Y-%m-%d %H:%M} UTC, "
           f"{report.duration:.0f} s)")

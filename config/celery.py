@@ -3,14 +3,41 @@ workflows.sqs.config from the environment); see docs/sqs.md."""
 
 import logging
 import os
+import tempfile
+from pathlib import Path
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_init, worker_process_init
+from celery.signals import (
+    beat_init,
+    celeryd_after_setup,
+    task_postrun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from workflows.process_identity import register_worker_process
 from workflows.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def _prepare_metrics_directory() -> None:
+    """A worker (or beat) that serves metrics gets a private PROMETHEUS_MULTIPROC_DIR before
+    prometheus-client is first imported, so that its prefork children write their values where
+    its endpoint adds them up (as config/gunicorn.conf.py does for the web)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        return
+    if not (os.environ.get("WEFT_METRICS_PORT") or os.environ.get("WEFT_BEAT_METRICS_PORT")):
+        return
+    directory = Path(tempfile.gettempdir()) / f"weft-metrics-{os.getpid()}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+_prepare_metrics_directory()
 
 # Before any worker polls: one 503 from SQS would otherwise stop the worker (kombu 5.7.0).
 install_kombu_sqs_guard()
@@ -24,6 +51,7 @@ app.autodiscover_tasks()
 # By name: Celery loads the bootstep when a worker starts, after Django is set up (the module
 # uses the models); importing it here would run before the apps are ready.
 app.steps["worker"].add("workflows.worker:WorkerHeartbeat")
+app.steps["worker"].add("workflows.worker:WorkerMetricsServer")
 
 
 @celeryd_after_setup.connect
@@ -55,3 +83,28 @@ def _prepare_forked_child(**kwargs):
     from workflows.worker import prepare_forked_child
 
     prepare_forked_child()
+
+
+@task_postrun.connect
+def _sample_pool_after_task(**kwargs):
+    from workflows.instruments import pool_stats_sample
+
+    pool_stats_sample()
+
+
+@worker_process_shutdown.connect
+def _forget_child_metrics(pid=None, **kwargs):
+    # A dead child's per-process gauges (pool usage) must leave the host's endpoint.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+
+@beat_init.connect
+def _serve_beat_metrics(sender=None, **kwargs):
+    port = os.environ.get("WEFT_BEAT_METRICS_PORT")
+    if port:
+        from workflows.metrics import metrics_server_start
+
+        metrics_server_start(int(port))

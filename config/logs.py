@@ -10,6 +10,7 @@ import logging.config
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 # One masking rule for logs, storage and display (keys such as password, pwd, token, auth,
 # bearer, signature, dsn, api_key, cookie; header pairs in lists; credentials in URLs).
@@ -37,6 +38,15 @@ class QuietHousekeeping(logging.Filter):
         return not any(name in message for name in HOUSEKEEPING_TASKS)
 
 
+def _trace_ids(_logger: Any, _method: str, event_dict: dict) -> dict:
+    """The current span's trace and span ids (W3C hex), when there is one."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict.setdefault("trace_id", format(span_context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(span_context.span_id, "016x"))
+    return event_dict
+
+
 def _mask_processor(_logger: Any, _method: str, event_dict: dict) -> dict:
     return mask_secrets(event_dict)
 
@@ -47,6 +57,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _trace_ids,
         _mask_processor,
         mask_active_secrets_processor,
     ]

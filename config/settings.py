@@ -234,6 +234,12 @@ else:
 
     raise ImproperlyConfigured(f"WEFT_JWT_ALGORITHM={WEFT_JWT_ALGORITHM} needs "
                                "WEFT_JWT_PRIVATE_KEY and WEFT_JWT_PUBLIC_KEY (PEM)")
+
+# The audit log: how a client's address is read (the throttles' rule), and how long entries are
+# kept (days; 0 keeps them for ever). Beat purges older ones every hour.
+WEFT_CLIENT_ADDRESS = "api.throttling.client_address"
+WEFT_AUDIT_RETENTION_DAYS = env_int("WEFT_AUDIT_RETENTION_DAYS", 365)
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("WEFT_JWT_ACCESS_MINUTES", 30)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("WEFT_JWT_REFRESH_DAYS", 7)),
@@ -368,6 +374,8 @@ CELERY_BEAT_SCHEDULE = {
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
     # Events kept with `retain_seconds` that no wait took before they expired.
     "weft-purge-retained-events": {"task": "weft.purge_retained_events", "schedule": 60.0},
+
+    "weft-purge-audit-entries": {"task": "weft.purge_audit_entries", "schedule": 3600.0},
 }
 
 # --- Execution ------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from workflows.admin_display import CompactLists, compact_time
+from workflows.admin_logging import AuditedAdmin
+from workflows.auditing import audited, request_actor
 from workflows.errors import WeftError
 from workflows.models import Membership, Tenant, WorkflowDefinition
 from workflows.services.definitions import definition_publish, definition_retract
@@ -18,14 +20,14 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", "tenant"]
     search_fields = ["user__username", "tenant__slug"]
@@ -34,7 +36,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowDefinition)
-class WorkflowDefinitionAdmin(CompactLists, admin.ModelAdmin):
+class WorkflowDefinitionAdmin(AuditedAdmin, CompactLists, admin.ModelAdmin):
     list_display = ["definition_id", "version", "name", "tenant", "state", "updated"]
     list_filter = ["is_published", "is_latest", "tenant"]
     search_fields = ["definition_id", "name", "description"]
@@ -76,11 +78,15 @@ class WorkflowDefinitionAdmin(CompactLists, admin.ModelAdmin):
                       for _, version, published in rows),
         )
 
-    def _apply(self, request, queryset, service, verb: str) -> None:
+    def _apply(self, request, queryset, service, action: str, verb: str) -> None:
+        actor = request_actor(request, via="admin")
         for definition in queryset.select_related("tenant"):
             try:
-                service(tenant=definition.tenant, user=request.user,
-                        definition_id=definition.definition_id)
+                with audited(actor, action=action, tenant=definition.tenant,
+                             target_type="definition", target_id=definition.definition_id,
+                             summary=f"{verb} (from version {definition.version})"):
+                    service(tenant=definition.tenant, user=request.user,
+                            definition_id=definition.definition_id)
             except WeftError as exc:
                 self.message_user(request, f"{definition}: {exc.message}", messages.ERROR)
             else:
@@ -88,10 +94,15 @@ class WorkflowDefinitionAdmin(CompactLists, admin.ModelAdmin):
 
     @admin.action(description="Publish the latest version of the selected definitions")
     def publish_selected(self, request, queryset):
-        self._apply(request, queryset, definition_publish, "published")
+        self._apply(request, queryset, definition_publish, "definition.publish", "published")
 
     @admin.action(description="Retract the selected definitions")
     def retract_selected(self, request, queryset):
-        self._apply(request, queryset, definition_retract, "retracted")
+        self._apply(request, queryset, definition_retract, "definition.retract", "retracted")
 
-from workflows import admin_records, admin_runtime, admin_secrets  # noqa: E402, F401  (they register models)
+from workflows import (  # noqa: E402, F401  (register the runtime models and the audit log)
+    admin_audit,
+    admin_records,
+    admin_runtime,
+    admin_secrets,
+)

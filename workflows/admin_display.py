@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from runtime.engine.masking import mask_secrets
+from workflows.admin_logging import AuditedAdmin
 
 
 def masked(value, secret_names=()):
@@ -53,7 +54,7 @@ class CompactLists:
         css = {"all": ["workflows/admin.css"]}
 
 
-class ReadOnlyAdmin(CompactLists, admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdmin, CompactLists, admin.ModelAdmin):
     """Records only the runtime writes: no add, no edit, no delete form."""
 
     def has_add_permission(self, request, obj=None):

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from django import forms
 
+from workflows.auditing import AuditNote, audited, event_summary
 from workflows.models import Bookmark, InstanceStatus, WorkflowInstance
 from workflows.services import bookmarks as bookmark_services
 from workflows.services import events as event_services
 from workflows.services import instance_actions as instance_services
+from workflows.services.audit import AuditActor
 
 
 class ResumeBookmarkForm(forms.Form):
@@ -91,8 +93,23 @@ ACTIONS = {action.name: action for action in (
 
 
 def run_action(action: InstanceAction, *, instance: WorkflowInstance, actor: str,
-               data: dict) -> str:
-    """Calls the service; returns the success message (WeftError propagates)."""
+               data: dict, audit_actor: AuditActor) -> str:
+    """Calls the service and records the audit entry with it; returns the success message
+    (WeftError propagates)."""
+    tenant = instance.tenant
+    if action.name == "resume-bookmark":
+        target = ("bookmark.resume", "bookmark", str(data["bookmark"]))
+    elif action.name == "publish-event":
+        target = ("event.publish", "event", data["name"])
+    else:
+        target = (f"instance.{action.name}", "instance", str(instance.id))
+    with audited(audit_actor, action=target[0], tenant=tenant, target_type=target[1],
+                 target_id=target[2], summary=f"{action.label} (instance {instance.id})") as note:
+        return _run(action, instance=instance, actor=actor, data=data, note=note)
+
+
+def _run(action: InstanceAction, *, instance: WorkflowInstance, actor: str, data: dict,
+         note: AuditNote) -> str:
     tenant = instance.tenant
     short = str(instance.id)[:8]
     if action.name == "resume-bookmark":
@@ -103,6 +120,7 @@ def run_action(action: InstanceAction, *, instance: WorkflowInstance, actor: str
         result = event_services.event_publish(tenant=tenant, name=data["name"],
                                               payload=data.get("payload"),
                                               correlation_id=instance.correlation_id)
+        note.summary = event_summary(result)
         if result.get("reason"):
             return f"Event '{data['name']}' published. {result['reason']['message']}"
         return (f"Event '{data['name']}' published: {len(result['resumed'])} wait(s) "

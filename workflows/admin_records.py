@@ -13,6 +13,7 @@ from workflows.admin_display import (
     pretty_json,
     short_id,
 )
+from workflows.auditing import audited, request_actor
 from workflows.errors import WeftError
 from workflows.models import (
     ActivityExecution,
@@ -219,8 +220,12 @@ class DeadLetterAdmin(ReadOnlyAdmin):
                                   messages.ERROR)
                 continue
             try:
-                dead_letter_redrive(tenant=letter.tenant, dead_letter_id=letter.id,
-                                    actor=admin_actor(request.user))
+                with audited(request_actor(request, via="admin"), action="dead_letter.redrive",
+                             tenant=letter.tenant, target_type="dead_letter",
+                             target_id=str(letter.id),
+                             summary=f"re-drove message {letter.message_id} of {letter.queue}"):
+                    dead_letter_redrive(tenant=letter.tenant, dead_letter_id=letter.id,
+                                        actor=admin_actor(request.user))
             except WeftError as exc:
                 self.message_user(request, f"Dead letter {letter.message_id}: {exc.message}",
                                   messages.ERROR)

@@ -28,6 +28,7 @@ from workflows.admin_display import (
     short_id,
 )
 from workflows.admin_instance_actions import ACTIONS, run_action
+from workflows.auditing import audited, request_actor
 from workflows.errors import WeftError
 from workflows.models import (
     ActivityExecution,
@@ -51,8 +52,9 @@ EXECUTIONS_SHOWN = 200
 # ---- instances: the console -------------------------------------------------------------------
 
 
-def _bulk_action(service, verb: str, description: str):
+def _bulk_action(service, verb: str, description: str, audit_action: str):
     def action(modeladmin, request, queryset):
+        audit_actor = request_actor(request, via="admin")
         for instance in queryset.select_related("tenant"):
             if not admin_may_operate(request.user, instance.tenant):
                 modeladmin.message_user(
@@ -60,8 +62,11 @@ def _bulk_action(service, verb: str, description: str):
                     f"'{instance.tenant.slug}' does not allow this.", messages.ERROR)
                 continue
             try:
-                service(tenant=instance.tenant, instance_id=instance.id,
-                        actor=admin_actor(request.user))
+                with audited(audit_actor, action=audit_action, tenant=instance.tenant,
+                             target_type="instance", target_id=str(instance.id),
+                             summary=verb):
+                    service(tenant=instance.tenant, instance_id=instance.id,
+                            actor=admin_actor(request.user))
             except WeftError as exc:
                 modeladmin.message_user(request, f"Instance {short_id(instance.id)}: "
                                         f"{exc.message}", messages.ERROR)
@@ -101,10 +106,14 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
                        "finished_at", "pretty_input", "pretty_output", "pretty_variables",
                        "pretty_http_response"]
     actions = [
-        _bulk_action(instance_cancel, "cancelled", "Cancel the selected instances"),
-        _bulk_action(instance_hold, "suspended", "Suspend (hold) the selected instances"),
-        _bulk_action(instance_release, "resumed", "Resume the selected held instances"),
-        _bulk_action(instance_retry, "retried", "Retry the selected faulted instances"),
+        _bulk_action(instance_cancel, "cancelled", "Cancel the selected instances",
+                     "instance.cancel"),
+        _bulk_action(instance_hold, "suspended", "Suspend (hold) the selected instances",
+                     "instance.suspend"),
+        _bulk_action(instance_release, "resumed", "Resume the selected held instances",
+                     "instance.resume"),
+        _bulk_action(instance_retry, "retried", "Retry the selected faulted instances",
+                     "instance.retry"),
     ]
 
     def get_queryset(self, request):
@@ -233,7 +242,8 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
         if request.method == "POST" and (form is None or form.is_valid()):
             try:
                 message = run_action(chosen, instance=instance, actor=admin_actor(request.user),
-                                     data=form.cleaned_data if form is not None else {})
+                                     data=form.cleaned_data if form is not None else {},
+                                     audit_actor=request_actor(request, via="admin"))
             except WeftError as exc:
                 self.message_user(request, f"Instance {short_id(instance.id)}: {exc.message}",
                                   messages.ERROR)

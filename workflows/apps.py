@@ -10,6 +10,9 @@ class WorkflowsConfig(AppConfig):
         from runtime.engine.secrets import install_secret_source
         from workflows.discovery import discover_activities
         from workflows.services.secrets import DatabaseSecretSource
+        from workflows.tracing import tracing_configure
 
         discover_activities()
         install_secret_source(DatabaseSecretSource())
+        # Before the web's middleware loads: Django's instrumentation adds its own.
+        tracing_configure()

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from workflows.metrics import DEFINITION_CACHE_REQUESTS
+from workflows.instruments import DEFINITION_CACHE_REQUESTS
 
 logger = structlog.get_logger(__name__)
 _MISSING = object()

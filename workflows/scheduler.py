@@ -41,6 +41,8 @@ from django.conf import settings
 from django.db import connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from workflows import instruments
+
 logger = structlog.get_logger(__name__)
 
 DEFAULT_LOCK_NAME = "weft-beat"
@@ -138,9 +140,12 @@ class LockedDatabaseScheduler(DatabaseScheduler):
         if self._leader and not self._still_holds_lock():
             # Not retried in this tick: a connection that just failed is likely to fail again,
             # and the standbys are already polling.
+            instruments.BEAT_LEADER.set(0)
             return self.standby_interval
         if not self._leader and not self._try_to_lead():
+            instruments.BEAT_LEADER.set(0)
             return self.standby_interval
+        instruments.BEAT_LEADER.set(1)
         return super().tick(*args, **kwargs)
 
     def sync(self):

@@ -2,9 +2,12 @@
 (`config/celery.py`); the broker adapter (`workflows.broker`) sends to them by name."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
+from workflows.services.audit import audit_entries_purge
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.events import retained_events_purge
 from workflows.services.poison import PoisonStep
@@ -80,3 +83,9 @@ def fire_due_timers() -> int:
 @shared_task(name="weft.purge_retained_events", ignore_result=True)
 def purge_retained_events() -> int:
     return retained_events_purge()
+
+
+@shared_task(name="weft.purge_audit_entries", ignore_result=True)
+def purge_audit_entries() -> int:
+    return audit_entries_purge(now=timezone.now(),
+                               retention_days=settings.WEFT_AUDIT_RETENTION_DAYS)

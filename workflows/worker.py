@@ -14,6 +14,7 @@
 import os
 import socket
 import threading
+import time
 
 import boto3
 import structlog
@@ -23,9 +24,11 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from workflows import instruments
+from workflows.metrics import metrics_server_start
 from workflows.process_identity import register_worker_process
 from workflows.services.workers import worker_heartbeat
-from workflows.sqs.config import sqs_safe_name
+from workflows.sqs.config import sqs_safe_name, sqs_settings
 from workflows.sqs.queues import ensure_queues, missing_queues, missing_queues_message
 
 logger = structlog.get_logger(__name__)
@@ -51,7 +54,11 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                              pool_pids=pool_pids(worker))
         except Exception as exc:  # the database may be briefly away; keep beating
             logger.warning("worker_heartbeat_failed", error=str(exc))
+        else:
+            instruments.WORKER_HEARTBEATS.labels(state).inc()
+            instruments.WORKER_LAST_HEARTBEAT.set(time.time())
         finally:
+            instruments.pool_stats_sample()
             close_old_connections()
 
     def start(self, worker):
@@ -104,6 +111,27 @@ def pool_pids(worker) -> list[int]:
     except Exception as exc:  # a pool starting or stopping: report what is certain
         logger.debug("pool_pids_unavailable", error=str(exc))
     return pids
+
+
+class WorkerMetricsServer(bootsteps.StartStopStep):
+    """Serves this host's worker metrics (main process and prefork children, added up from
+    PROMETHEUS_MULTIPROC_DIR) on `WEFT_METRICS_PORT`, when set."""
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.server = None
+
+    def start(self, worker):
+        port = os.environ.get("WEFT_METRICS_PORT")
+        if port:
+            instruments.worker_labels_initialise(queues=sqs_settings(os.environ).base_queues)
+            self.server = metrics_server_start(int(port))
+
+    def stop(self, worker):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 def prepare_forked_child() -> None:

@@ -2,6 +2,7 @@ import structlog
 from rest_framework.views import APIView
 
 from api.permissions import TenantRole
+from workflows.auditing import audited, request_actor
 
 
 def actor_of(request) -> str:
@@ -22,6 +23,12 @@ class TenantAPIView(APIView):
         return DefinitionSerializer(
             definition_get_latest(tenant=self.tenant, definition_id=definition_id)
         ).data
+
+    def audited(self, action: str, target_type: str, target_id="", summary: str = ""):
+        """The view's change and its audit entry, in one transaction (`workflows.auditing`)."""
+        return audited(request_actor(self.request, via="api"), action=action,
+                       tenant=self.tenant, target_type=target_type, target_id=str(target_id),
+                       summary=summary)
 
     @property
     def tenant(self):

@@ -76,7 +76,10 @@ class DefinitionListView(TenantAPIView):
         responses={201: DefinitionSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        created = definition_create(tenant=self.tenant, user=request.user, body=request.data)
+        with self.audited("definition.create", "definition") as note:
+            created = definition_create(tenant=self.tenant, user=request.user, body=request.data)
+            note.target_id = created.definition_id
+            note.summary = f"created version {created.version}"
         return Response(self._latest(created.definition_id), status=status.HTTP_201_CREATED)
 
 
@@ -101,17 +104,23 @@ class DefinitionDetailView(TenantAPIView):
         responses={200: DefinitionSerializer, **ERRORS},
     )
     def put(self, request: Request, definition_id: str) -> Response:
-        saved = definition_save_draft(
-            tenant=self.tenant, user=request.user, definition_id=definition_id, body=request.data,
-            expected_revision=_revision_from_if_match(request.headers.get("If-Match")),
-        )
+        with self.audited("definition.save", "definition", definition_id) as note:
+            saved = definition_save_draft(
+                tenant=self.tenant, user=request.user, definition_id=definition_id,
+                body=request.data,
+                expected_revision=_revision_from_if_match(request.headers.get("If-Match")),
+            )
+            note.summary = f"saved version {saved.version}"
         return Response(self._latest(definition_id),
                         headers={"ETag": f'"{definition_revision(saved)}"'})
 
     @extend_schema(summary="Delete every version of a definition",
                    responses={204: None, **ERRORS})
     def delete(self, request: Request, definition_id: str) -> Response:
-        definition_delete(tenant=self.tenant, user=request.user, definition_id=definition_id)
+        with self.audited("definition.delete", "definition", definition_id,
+                          "deleted every version"):
+            definition_delete(tenant=self.tenant, user=request.user,
+                              definition_id=definition_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -121,7 +130,10 @@ class DefinitionPublishView(TenantAPIView):
     @extend_schema(summary="Publish the latest version", request=None,
                    responses={200: DefinitionSerializer, **ERRORS})
     def post(self, request: Request, definition_id: str) -> Response:
-        definition_publish(tenant=self.tenant, user=request.user, definition_id=definition_id)
+        with self.audited("definition.publish", "definition", definition_id) as note:
+            published = definition_publish(tenant=self.tenant, user=request.user,
+                                           definition_id=definition_id)
+            note.summary = f"published version {published.version}"
         return Response(self._latest(definition_id))
 
 
@@ -131,7 +143,10 @@ class DefinitionRetractView(TenantAPIView):
     @extend_schema(summary="Retract the published version", request=None,
                    responses={200: DefinitionSerializer, **ERRORS})
     def post(self, request: Request, definition_id: str) -> Response:
-        definition_retract(tenant=self.tenant, user=request.user, definition_id=definition_id)
+        with self.audited("definition.retract", "definition", definition_id,
+                          "retracted the published version"):
+            definition_retract(tenant=self.tenant, user=request.user,
+                               definition_id=definition_id)
         return Response(self._latest(definition_id))
 
 

@@ -19,6 +19,7 @@ LINKS = {
     "activity_types": "activity-types",
     "workers": "worker-list",
     "dead_letters": "dead-letter-list",
+    "audit": "audit-list",
 }
 TEMPLATES = {
     "definition": "definitions/{definition_id}/",

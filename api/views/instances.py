@@ -23,6 +23,7 @@ from api.serializers_instances import (
 )
 from api.views.base import TenantAPIView, actor_of
 from api.views.definitions import ERRORS
+from workflows.auditing import event_summary
 from workflows.errors import InvalidInput
 from workflows.models import Role
 from workflows.selectors import instances as selectors
@@ -132,8 +133,9 @@ class InstanceDetailView(TenantAPIView):
     @extend_schema(summary="Delete a finished, faulted or cancelled instance",
                    responses={204: None, **ERRORS})
     def delete(self, request: Request, instance_id) -> Response:
-        instance_actions.instance_delete(tenant=self.tenant, instance_id=instance_id,
-                                         actor=actor_of(request))
+        with self.audited("instance.delete", "instance", instance_id, "deleted"):
+            instance_actions.instance_delete(tenant=self.tenant, instance_id=instance_id,
+                                             actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -142,14 +144,17 @@ class _InstanceActionView(TenantAPIView):
 
     required_role = Role.OPERATOR
     service = None
+    action = ""
 
     def post(self, request: Request, instance_id) -> Response:
-        type(self).service(tenant=self.tenant, instance_id=instance_id, actor=actor_of(request))
+        with self.audited(f"instance.{self.action}", "instance", instance_id, self.action):
+            type(self).service(tenant=self.tenant, instance_id=instance_id,
+                               actor=actor_of(request))
         return Response(InstanceDetailSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
 
 
-def _action_view(name: str, service, summary: str) -> type:
+def _action_view(name: str, service, action: str, summary: str) -> type:
     # A function of its own per view: decorating the inherited `post` would give every
     # action the schema of the last one.
     def post(self, request: Request, instance_id) -> Response:
@@ -157,19 +162,21 @@ def _action_view(name: str, service, summary: str) -> type:
 
     post = extend_schema(summary=summary, request=None,
                          responses={200: InstanceDetailSerializer, **ERRORS})(post)
-    return type(name, (_InstanceActionView,), {"service": staticmethod(service), "post": post})
+    return type(name, (_InstanceActionView,),
+                {"service": staticmethod(service), "action": action, "post": post})
 
 
 InstanceCancelView = _action_view(
-    "InstanceCancelView", instance_actions.instance_cancel,
+    "InstanceCancelView", instance_actions.instance_cancel, "cancel",
     "Cancel an active instance: pending steps, bookmarks and children too")
 InstanceSuspendView = _action_view(
-    "InstanceSuspendView", instance_actions.instance_hold,
+    "InstanceSuspendView", instance_actions.instance_hold, "suspend",
     "Hold an active instance: no new step runs until it is resumed")
 InstanceResumeView = _action_view(
-    "InstanceResumeView", instance_actions.instance_release, "Release a held instance")
+    "InstanceResumeView", instance_actions.instance_release, "resume",
+    "Release a held instance")
 InstanceRetryView = _action_view(
-    "InstanceRetryView", instance_actions.instance_retry,
+    "InstanceRetryView", instance_actions.instance_retry, "retry",
     "Run a faulted instance again from the activity that faulted")
 
 
@@ -207,9 +214,14 @@ class EventPublishView(TenantAPIView):
         body = EventRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        result = events.event_publish(tenant=self.tenant, name=name, payload=data["payload"],
-                                      correlation_id=data["correlation_id"],
-                                      retain_seconds=data["retain_seconds"])
+        with self.audited("event.publish", "event", name) as note:
+            result = events.event_publish(tenant=self.tenant, name=name,
+                                          payload=data["payload"],
+                                          correlation_id=data["correlation_id"],
+                                          retain_seconds=data["retain_seconds"])
+            note.summary = event_summary(result)
+            note.details = {"correlation_id": data["correlation_id"],
+                            "resumed": result["resumed"], "started": result["started"]}
         return Response(result)
 
 
@@ -221,8 +233,11 @@ class BookmarkResumeView(TenantAPIView):
     def post(self, request: Request, bookmark_id) -> Response:
         body = ResumeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        instance = bookmarks.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
-                                             payload=body.validated_data["payload"],
-                                             actor=actor_of(request))
+        with self.audited("bookmark.resume", "bookmark", bookmark_id) as note:
+            instance = bookmarks.bookmark_resume(tenant=self.tenant, bookmark_id=bookmark_id,
+                                                 payload=body.validated_data["payload"],
+                                                 actor=actor_of(request))
+            note.summary = f"resumed a wait of instance {instance.id}"
+            note.details = {"instance_id": str(instance.id)}
         return Response(InstanceDetailSerializer(
             selectors.instance_get(tenant=self.tenant, instance_id=instance.id)).data)

@@ -58,6 +58,8 @@ class DeadLetterRedriveView(TenantAPIView):
     @extend_schema(summary="Re-drive a dead letter: its step runs again", request=None,
                    responses={200: DeadLetterSerializer, **ERRORS})
     def post(self, request: Request, dead_letter_id) -> Response:
-        letter = dead_letter_redrive(tenant=self.tenant, dead_letter_id=dead_letter_id,
-                                     actor=actor_of(request))
+        with self.audited("dead_letter.redrive", "dead_letter", dead_letter_id) as note:
+            letter = dead_letter_redrive(tenant=self.tenant, dead_letter_id=dead_letter_id,
+                                         actor=actor_of(request))
+            note.summary = f"re-drove message {letter.message_id} of {letter.queue}"
         return Response(DeadLetterSerializer(letter).data)

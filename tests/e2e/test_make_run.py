@@ -51,15 +51,17 @@ def kill_leftovers(var_dir: Path) -> None:
 
 
 def start(var_dir: Path, log_path: Path, *, via_shell: bool, log_level: str = "WARNING"):
-    web_port, sqs_port = free_port(), free_port()
+    web_port, sqs_port, metrics_port = free_port(), free_port(), free_port()
     command = [sys.executable, "manage.py", "weft_run", "--port", str(web_port),
-               "--sqs-port", str(sqs_port), "--concurrency", "1"]
+               "--sqs-port", str(sqs_port), "--concurrency", "1",
+               "--metrics-port", str(metrics_port)]
     if via_shell:  # a parent that can die without telling weft_run, as `make` does
         command = ["sh", "-c", " ".join(command) + " & wait"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=bare_environment(var_dir, log_level),
                                    stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    process.metrics_port = metrics_port
     return process, f"http://127.0.0.1:{web_port}"
 
 
@@ -93,6 +95,13 @@ def test_make_run_serves_runs_examples_and_stops_on_one_ctrl_c(tmp_path):
         assert len(finished["output"]["greetings"]) == 2
         workers = api.get("/workers/").json()["results"]
         assert [w["state"] for w in workers] == ["online"]
+        # The worker's and the beat's own metrics endpoints answer too.
+        worker_metrics = httpx.get(f"http://127.0.0.1:{process.metrics_port}/").text
+        assert 'weft_instances_finished_total{definition_id="parallel-greetings"' in \
+            worker_metrics
+        wait_until(lambda: "weft_beat_leader" in httpx.get(
+            f"http://127.0.0.1:{process.metrics_port + 1}/").text, timeout=30,
+            what="the beat's metrics")
         # weft_run, the SQS server, web, beat, the worker and its pool child
         assert len(processes_of_run(tmp_path)) >= 6
 

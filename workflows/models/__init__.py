@@ -1,5 +1,6 @@
 """Weft's system of record. Models hold data only: writes go through `workflows.services`."""
 
+from workflows.models.audit import AuditEntry
 from workflows.models.definitions import WorkflowDefinition
 from workflows.models.instances import (
     ActivityExecution,
@@ -25,6 +26,7 @@ from workflows.models.triggers import (
 __all__ = [
     "ActivityExecution",
     "ApiToken",
+    "AuditEntry",
     "Bookmark",
     "DeadLetter",
     "Incident",

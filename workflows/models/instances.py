@@ -57,6 +57,8 @@ class WorkflowInstance(models.Model):
     held_at = models.DateTimeField(null=True, blank=True)
     # What WriteHttpResponse answered, for the HTTP request that started or resumed it.
     http_response = SealedJSONField(null=True, blank=True)
+    # W3C trace context (traceparent) its steps' spans join when traces are on (workflows.tracing).
+    trace_context = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -9,6 +9,7 @@ platform, not one tenant's data.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, Min
 
 from workflows.models import Bookmark, DeadLetter, Step, StepStatus
@@ -55,3 +56,20 @@ def operations_snapshot(*, now: datetime) -> OperationsSnapshot:
         workers=workers,
         dead_letters_waiting=DeadLetter.objects.filter(redriven_at__isnull=True).count(),
     )
+
+
+def due_steps_by_queue(*, now: datetime) -> dict[str, tuple[int, float]]:
+    """Per queue: pending steps whose time has come, and how long the oldest has waited (the
+    partial index `step_due` bounds the scan to the backlog)."""
+    rows = (Step.objects.filter(status=StepStatus.PENDING, run_after__lte=now)
+            .values("queue").annotate(count=Count("id"), oldest=Min("run_after")))
+    return {row["queue"]: (row["count"], _age(now, row["oldest"])) for row in rows}
+
+
+def beat_lock_holders(*, lock_key: int) -> int:
+    """Sessions holding the beat scheduler's advisory lock (0 or 1; PostgreSQL only)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = 0 AND objid::bigint = %s AND objsubid = 1", [lock_key])
+        return cursor.fetchone()[0]

@@ -14,6 +14,7 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
+from workflows import instruments
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
 from workflows.errors import Conflict, NotFound
 from workflows.models import DeadLetter, InstanceStatus, Step, StepStatus, Tenant
@@ -52,6 +53,7 @@ def dead_letters_collect(*, max_batches: int = 10) -> int:
                     step_mark_dead(step_id=step_id, reason="its message reached the "
                                                           f"dead-letter queue {name}")
                 delete_message(client, url, letter["receipt_handle"])
+                instruments.DEAD_LETTERS.labels(base).inc()
                 collected += 1
     return collected
 

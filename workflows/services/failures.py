@@ -3,6 +3,7 @@
 import traceback
 
 from runtime.engine.errors import TaskFailure
+from workflows import tracing
 
 MAX_TRACEBACK_CHARS = 16_000
 
@@ -21,7 +22,9 @@ def traceback_of(exc: BaseException) -> str:
 
 def log_activity_failure(logger, *, request, attempt: int, exc: BaseException,
                          will_retry: bool, step_id: str | None = None) -> None:
-    """One warning per failed attempt of a task activity, with the ids to find it by."""
+    """One warning per failed attempt of a task activity, with the ids to find it by (and
+    the error on the step's span)."""
+    tracing.record_error(exc)
     logger.warning(
         "activity_failed", instance_id=request.instance_id,
         definition_id=request.definition_id, correlation_id=request.correlation_id,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from runtime import engine
 from runtime.engine.masking import mask_secrets
+from workflows import instruments, tracing
 from workflows.errors import Conflict, InvalidInput, NotFound
 from workflows.locks import advisory_xact_try_lock
 from workflows.models import InstanceStatus, StepKind, Tenant, WorkflowInstance
@@ -93,11 +94,14 @@ def instance_create(*, tenant: Tenant, published: PublishedDefinition, raw_input
         input=mask_secrets(clean_input, engine.secret_names(plan)),  # shown, never read back
         parent=parent, parent_bookmark_key=parent_bookmark_key,
     )
+    instance.trace_context = tracing.instance_trace_context(
+        instance=instance, parent_instance_id=parent.id if parent is not None else None)
     instance.state = engine.start_state(
         plan, instance_id=str(instance.id), input=clean_input, correlation_id=correlation_id,
         now=timezone.now(), trigger=trigger,
     )
     instance.save(force_insert=True)
+    instruments.instance_started_on_commit(definition_id=published.definition_id)
     return instance, plan
 
 

@@ -12,6 +12,7 @@ import structlog
 from django.utils.dateparse import parse_datetime
 
 from runtime.engine import EngineResult
+from workflows import instruments, tracing
 from workflows.models import (
     ActivityExecution,
     Bookmark,
@@ -147,5 +148,8 @@ class ResultRecorder:
                 )
                 for incident in self.incidents
             ])
+        tracing.annotate_instance(instance)
+        instruments.records_observe_on_commit(instance=instance, status_before=status_before,
+                                              executions=list(self.executions.values()))
         self.__init__(instance)
         return instance

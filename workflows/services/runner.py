@@ -26,6 +26,7 @@ from django.utils import timezone
 from runtime import engine
 from runtime.activities import default_registry
 from runtime.engine import TaskRequest, execute_task, should_retry
+from workflows import instruments, tracing
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
 from workflows.services.apply import Budget, ResultApplier, error_of
@@ -131,6 +132,7 @@ def step_process(*, step_id, worker: str = "inline") -> str:
     if step is None:
         if Step.objects.filter(pk=step_id, status=StepStatus.DEAD).exists():
             raise PoisonStep(step_id)
+        instruments.step_processed(queue="unknown", outcome="skipped")
         return "skipped"
     first = None
     deadline = time.monotonic() + settings.WEFT_STEP_CONTINUE_SECONDS
@@ -140,9 +142,11 @@ def step_process(*, step_id, worker: str = "inline") -> str:
             context.update(definition_id=step.payload.get("definition_id"),
                            correlation_id=step.payload.get("correlation_id"))
         may_continue = count < settings.WEFT_STEP_CONTINUE_MAX and time.monotonic() < deadline
-        with structlog.contextvars.bound_contextvars(**context):
+        queue = step.queue
+        with structlog.contextvars.bound_contextvars(**context), tracing.step_span(step):
             outcome, step = _process_claimed(step, claimer_for(worker) if may_continue else None,
                                              continued=count > 0)
+        instruments.step_processed(queue=queue, outcome=outcome)
         first = first or outcome
         if step is None:
             break

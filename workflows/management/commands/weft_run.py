@@ -30,6 +30,7 @@ DEV_HTTP_ALLOWED_HOSTS = "localhost,127.0.0.0/8,::1"
 
 class Command(BaseCommand):
     help = "Run the whole Weft platform locally: web, worker, beat and (if needed) SQS."
+    process_env: dict[str, dict[str, str]] = {}
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("WEFT_HOST", "127.0.0.1"))
@@ -37,8 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--sqs-port", type=int,
                             default=int(os.environ.get("WEFT_SQS_PORT", "9324")))
         parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--metrics-port", type=int,
+                            default=int(os.environ.get("WEFT_METRICS_PORT", "9101")),
+                            help="the worker's metrics endpoint; the beat's is the next port "
+                                 "(0: none)")
 
-    def handle(self, *args, host, port, sqs_port, concurrency, **options):
+    def handle(self, *args, host, port, sqs_port, concurrency, metrics_port, **options):
         call_command("migrate", interactive=False, verbosity=0)
         membership = tenant_member_ensure(
             tenant_slug=DEMO_TENANT, username=DEMO_USER, role="admin", password=DEMO_PASSWORD
@@ -81,6 +86,9 @@ class Command(BaseCommand):
             f"  Database  {database}    Broker  {broker}\n"
             f"  HTTP      SendHttpRequest may call {allowed} (WEFT_HTTP_ALLOWED_HOSTS)\n"
             f"  Examples  {', '.join(loaded) or 'already loaded'}\n"
+            f"  Metrics   {base}/metrics"
+            + (f", worker :{metrics_port}, beat :{metrics_port + 1}" if metrics_port else "")
+            + "\n"
             f"  Token     curl -s -XPOST {base}/api/v1/auth/token/ -H 'Content-Type: "
             f"application/json' -d '{{\"username\":\"{DEMO_USER}\",\"password\":"
             f"\"{DEMO_PASSWORD}\"}}'\n"
@@ -95,6 +103,9 @@ class Command(BaseCommand):
                      "--loglevel", "INFO",
                      "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
+        if metrics_port:
+            self.process_env = {"worker": {"WEFT_METRICS_PORT": str(metrics_port)},
+                                "beat": {"WEFT_BEAT_METRICS_PORT": str(metrics_port + 1)}}
         try:
             self._supervise(processes, env)
         finally:
@@ -105,7 +116,8 @@ class Command(BaseCommand):
         # Our own fixed command lines, never user input. Each child gets its own process group
         # so that the terminal's Ctrl-C reaches only us, and we stop them in order.
         running = {
-            name: subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: S603
+            name: subprocess.Popen(  # noqa: S603
+                cmd, env={**env, **self.process_env.get(name, {})}, start_new_session=True)
             for name, cmd in commands.items()
         }
         stopping = False

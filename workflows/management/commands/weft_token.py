@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from workflows.auditing import audited, command_actor
 from workflows.errors import WeftError
+from workflows.models import Tenant
 from workflows.services.tenancy import api_token_create
 
 
@@ -13,6 +15,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, tenant, name, **options):
         try:
-            self.stdout.write(api_token_create(tenant_slug=tenant, name=name))
+            with audited(command_actor(), action="api_token.create",
+                         tenant=Tenant.objects.filter(slug=tenant).first(),
+                         target_type="api_token", target_id=name,
+                         summary=f"created API token '{name}'"):
+                token = api_token_create(tenant_slug=tenant, name=name)
+            self.stdout.write(token)
         except WeftError as exc:
             raise CommandError(exc.message) from exc

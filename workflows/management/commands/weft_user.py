@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from workflows.auditing import audited, command_actor
 from workflows.errors import WeftError
 from workflows.models import Role
 from workflows.services.tenancy import tenant_member_ensure
@@ -17,14 +18,19 @@ class Command(BaseCommand):
                             help="also make the user a Django superuser (for /admin/)")
 
     def handle(self, *args, tenant, username, role, password, superuser, **options):
+        summary = f"{username} is {role}" + (" (password set)" if password else "") + \
+            (" and a superuser" if superuser else "")
         try:
-            membership = tenant_member_ensure(
-                tenant_slug=tenant, username=username, role=role, password=password
-            )
+            with audited(command_actor(), action="membership.ensure", tenant=None,
+                         target_type="membership", summary=summary) as note:
+                membership = tenant_member_ensure(
+                    tenant_slug=tenant, username=username, role=role, password=password
+                )
+                note.tenant, note.target_id = membership.tenant, str(membership.pk)
+                if superuser:
+                    user = membership.user
+                    user.is_staff = user.is_superuser = True
+                    user.save(update_fields=["is_staff", "is_superuser"])
         except WeftError as exc:
             raise CommandError(exc.message) from exc
-        if superuser:
-            user = membership.user
-            user.is_staff = user.is_superuser = True
-            user.save(update_fields=["is_staff", "is_superuser"])
         self.stdout.write(f"{username} is {role} in tenant {tenant}")
