@@ -1,12 +1,16 @@
 """Celery tasks: thin adapters that call one service each. Found by Celery's autodiscovery
 (`config/celery.py`); the broker adapter (`workflows.broker`) sends to them by name."""
 
+import dataclasses
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
+from workflows.services.archive import archive_store_from_settings
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.poison import PoisonStep
+from workflows.services.retention import retention_apply
 from workflows.services.runner import step_process
 from workflows.services.sweeper import steps_sweep
 from workflows.services.timers import timers_fire_due
@@ -74,3 +78,8 @@ def fire_trigger(trigger_id: int) -> str:
 @shared_task(name="weft.fire_due_timers", ignore_result=True)
 def fire_due_timers() -> int:
     return timers_fire_due()
+
+
+@shared_task(name="weft.apply_retention", ignore_result=True)
+def apply_retention() -> dict:
+    return dataclasses.asdict(retention_apply(store=archive_store_from_settings()))

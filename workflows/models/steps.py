@@ -62,6 +62,9 @@ class Step(models.Model):
             models.Index(fields=["lease_until"], name="step_leased",
                          condition=Q(status="running")),
             models.Index(fields=["instance", "status"], name="step_instance"),
+            # Retention of finished steps (done or cancelled), oldest first.
+            models.Index(fields=["finished_at"], name="step_finished",
+                         condition=Q(status__in=["done", "cancelled"])),
         ]
 
     def __str__(self) -> str:

@@ -19,6 +19,10 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Days a finished or cancelled (faulted) instance is kept before it is archived and
+    # deleted; empty: the platform default (WEFT_RETENTION_FINISHED_DAYS / _FAULTED_DAYS).
+    retention_finished_days = models.PositiveIntegerField(null=True, blank=True)
+    retention_faulted_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["slug"]

@@ -62,6 +62,7 @@ class TriggerFire(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trigger", "scheduled_for"], name="fire_once"),
         ]
+        indexes = [models.Index(fields=["fired_at"], name="fire_age")]
 
     def __str__(self) -> str:
         return f"{self.trigger_id} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S}"
@@ -79,7 +80,8 @@ class RetainedEvent(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["tenant", "name", "expires_at"], name="retained_lookup")]
+        indexes = [models.Index(fields=["tenant", "name", "expires_at"], name="retained_lookup"),
+                   models.Index(fields=["expires_at"], name="retained_expiry")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.correlation_id or '-'})"
