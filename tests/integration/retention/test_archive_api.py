@@ -37,7 +37,8 @@ def test_an_archived_instance_reads_back_from_its_archive(archived, operator):
     body = response.json()
     assert body["instance"]["id"] == str(archived.pk)
     assert body["instance"]["input"] == {"name": "lin"}
-    assert [entry["activity_id"] for entry in body["activity_executions"]] == ["main", "hello", "out"]
+    assert [entry["activity_id"] for entry in body["activity_executions"]] == [
+        "main", "hello", "out"]
     assert any(entry["message"] == "hello lin" for entry in body["journal"])
     assert body["archive"]["sha256"] == InstanceArchive.objects.get(
         instance_id=archived.pk).sha256
