@@ -62,14 +62,31 @@ def archive_store_from_settings() -> ArchiveStore | None:
     """The configured store, or None when WEFT_ARCHIVE_BUCKET is not set."""
     if not settings.WEFT_ARCHIVE_BUCKET:
         return None
+    return archive_store(bucket=settings.WEFT_ARCHIVE_BUCKET, prefix=settings.WEFT_ARCHIVE_PREFIX,
+                         endpoint_url=settings.WEFT_ARCHIVE_ENDPOINT_URL,
+                         region=settings.WEFT_ARCHIVE_REGION)
+
+
+def archive_bucket_ensure(*, store: ArchiveStore) -> bool:
+    """Create the bucket when it is missing (the local server of `make run`); True if created."""
+    try:
+        store.client.head_bucket(Bucket=store.bucket)
+        return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise
+    store.client.create_bucket(Bucket=store.bucket)
+    return True
+
+
+def archive_store(*, bucket: str, prefix: str, endpoint_url: str | None,
+                  region: str) -> ArchiveStore:
     client = boto3.client(
-        "s3", region_name=settings.WEFT_ARCHIVE_REGION,
-        endpoint_url=settings.WEFT_ARCHIVE_ENDPOINT_URL,
+        "s3", region_name=region, endpoint_url=endpoint_url,
         # Path-style works with AWS and with every S3-compatible server (moto, MinIO).
         config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"}),
     )
-    return ArchiveStore(bucket=settings.WEFT_ARCHIVE_BUCKET,
-                        prefix=settings.WEFT_ARCHIVE_PREFIX, client=client)
+    return ArchiveStore(bucket=bucket, prefix=prefix.strip("/"), client=client)
 
 
 def archive_key(*, prefix: str, tenant_slug: str, instance: WorkflowInstance) -> str:
@@ -169,12 +186,14 @@ def instance_archive_write(*, store: ArchiveStore, instance: WorkflowInstance,
     )
 
 
-def archive_records_read(*, store: ArchiveStore | None, tenant: Tenant,
+def archive_records_read(*, store: ArchiveStore | None, tenant: Tenant | None,
                          instance_id) -> dict:
     """One archived instance brought back for reading: its record and the archive's content,
     `{"archive": InstanceArchive, "instance": {...}, "journal": [...],
-    "activity_executions": [...], "incidents": [...]}`."""
-    record = InstanceArchive.objects.filter(tenant=tenant, instance_id=instance_id).first()
+    "activity_executions": [...], "incidents": [...]}`. `tenant` None: any tenant's (the
+    operator's command)."""
+    records = InstanceArchive.objects.filter(instance_id=instance_id)
+    record = (records if tenant is None else records.filter(tenant=tenant)).first()
     if record is None:
         raise NotFound(f"Instance {instance_id} has no archive.")
     if store is None:
