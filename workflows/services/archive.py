@@ -79,10 +79,13 @@ def archive_bucket_ensure(*, store: ArchiveStore) -> bool:
     return True
 
 
-def archive_store(*, bucket: str, prefix: str, endpoint_url: str | None,
-                  region: str) -> ArchiveStore:
+def archive_store(*, bucket: str, prefix: str, endpoint_url: str | None, region: str,
+                  access_key_id: str | None = None,
+                  secret_access_key: str | None = None) -> ArchiveStore:
+    """A store; credentials from boto3's usual chain unless given."""
     client = boto3.client(
         "s3", region_name=region, endpoint_url=endpoint_url,
+        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
         # Path-style works with AWS and with every S3-compatible server (moto, MinIO).
         config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard"}),
     )

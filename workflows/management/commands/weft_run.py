@@ -67,7 +67,8 @@ class Command(BaseCommand):
         if env.get("WEFT_ARCHIVE_BUCKET") and sqs_server is not None:
             archive_bucket_ensure(store=archive_store(
                 bucket=env["WEFT_ARCHIVE_BUCKET"], prefix="", region=env["AWS_REGION"],
-                endpoint_url=env["AWS_ENDPOINT_URL_S3"]))
+                endpoint_url=env["AWS_ENDPOINT_URL_S3"], access_key_id=env["AWS_ACCESS_KEY_ID"],
+                secret_access_key=env["AWS_SECRET_ACCESS_KEY"]))
         base = f"http://{host}:{port}"
         allowed = env["WEFT_HTTP_ALLOWED_HOSTS"] or "public hosts only"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
