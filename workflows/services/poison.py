@@ -53,4 +53,5 @@ def step_mark_dead(*, step_id, reason: str) -> None:
                             code="poison_step", message=f"Step {step.id}: {reason}",
                             created_at=timezone.now(), data={"step_id": str(step.id)})
     instance.status = InstanceStatus.FAULTED
-    instance.save(update_fields=["status", "updated_at"])
+    instance.finished_at = instance.finished_at or timezone.now()  # retention counts from it
+    instance.save(update_fields=["status", "finished_at", "updated_at"])

@@ -50,10 +50,17 @@ class RetentionPolicy:
     faulted_days: int
 
     def expired(self, now: datetime) -> Q:
-        return (Q(status__in=(InstanceStatus.FINISHED, InstanceStatus.CANCELLED),
-                  finished_at__lt=now - timedelta(days=self.finished_days))
-                | Q(status=InstanceStatus.FAULTED,
-                    finished_at__lt=now - timedelta(days=self.faulted_days)))
+        return (self._ended_before(now - timedelta(days=self.finished_days),
+                                   InstanceStatus.FINISHED, InstanceStatus.CANCELLED)
+                | self._ended_before(now - timedelta(days=self.faulted_days),
+                                     InstanceStatus.FAULTED))
+
+    @staticmethod
+    def _ended_before(cutoff: datetime, *statuses: str) -> Q:
+        # Rows that ended without an end time (faulted by a poison step before it set one)
+        # count from their last change.
+        return Q(status__in=statuses) & (
+            Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, updated_at__lt=cutoff))
 
 
 @dataclasses.dataclass

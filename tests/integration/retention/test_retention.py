@@ -168,3 +168,13 @@ def test_done_steps_and_expired_retained_events_have_their_own_retention(tenant,
     assert not Step.objects.filter(instance=kept, finished_at__lt=timezone.now()
                                    - timedelta(days=2)).exists()
     assert list(RetainedEvent.objects.values_list("pk", flat=True)) == [waiting.pk]
+
+
+def test_an_ended_instance_without_an_end_time_counts_from_its_last_change(tenant, publish,
+                                                                          store):
+    publish(FAULTS)
+    instance = ended(tenant, "faults", days_ago=0)
+    WorkflowInstance.objects.filter(pk=instance.pk).update(
+        finished_at=None, updated_at=timezone.now() - timedelta(days=91))
+    assert retention_apply(store=store).deleted == 1
+    assert InstanceArchive.objects.filter(instance_id=instance.pk).exists()
