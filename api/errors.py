@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, WeftError
+from workflows.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable, WeftError
 
 logger = structlog.get_logger(__name__)
 
@@ -19,6 +19,7 @@ _DOMAIN_STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
     Conflict: status.HTTP_409_CONFLICT,
     Forbidden: status.HTTP_403_FORBIDDEN,
+    Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 _DRF_CODES = {

@@ -129,7 +129,15 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "Get an instance",
         "One instance with its incidents, `held` (an operator's suspend, with who and "
         "since when) and `waiting_on`: the events, timers, HTTP requests, child workflows, "
-        "retries and tasks it waits for, with one plain sentence each in `summary`."),
+        "retries and tasks it waits for, with one plain sentence each in `summary`. An "
+        "instance that retention archived and deleted answers 200 with `archived: true` and "
+        "`archive` (`bucket`, `key`, `archived_at`, `size`, `sha256`)."),
+    ("get", "/api/v1/instances/{instance_id}/archive/"): (
+        "Read an archived instance",
+        "An instance that retention archived to S3 and deleted, read back from its archive: "
+        "the instance row, its journal, activity executions and incidents as they were "
+        "(secrets masked). 404 when the instance has no archive; 503 when the archive "
+        "cannot be read or does not match its checksum."),
     ("delete", "/api/v1/instances/{instance_id}/"): (
         "Delete an instance",
         "Delete a finished, faulted or cancelled instance and its records (409 while it is "

@@ -59,6 +59,8 @@ urlpatterns = [
          name="instance-resume"),
     path("instances/<uuid:instance_id>/retry/", i.InstanceRetryView.as_view(),
          name="instance-retry"),
+    path("instances/<uuid:instance_id>/archive/", i.InstanceArchiveView.as_view(),
+         name="instance-archive"),
     path("instances/<uuid:instance_id>/journal/", i.InstanceJournalView.as_view(),
          name="instance-journal"),
     path("instances/<uuid:instance_id>/activity-executions/",

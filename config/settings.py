@@ -378,6 +378,27 @@ CELERY_BEAT_SCHEDULE = {
     "weft-purge-audit-entries": {"task": "weft.purge_audit_entries", "schedule": 3600.0},
 }
 
+# --- Retention and archive (README "Data retention and archive") ----------------------------
+# Days a finished or cancelled instance (a faulted one) is kept before it is archived to S3 and
+# deleted; a tenant's own values, then a definition's `options.retention`, override these.
+WEFT_RETENTION_FINISHED_DAYS = env_int("WEFT_RETENTION_FINISHED_DAYS", 30)
+WEFT_RETENTION_FAULTED_DAYS = env_int("WEFT_RETENTION_FAULTED_DAYS", 90)
+# Done or cancelled steps, time-trigger fires: their own (shorter) retention, in days.
+WEFT_RETENTION_STEP_DAYS = env_int("WEFT_RETENTION_STEP_DAYS", 7)
+WEFT_RETENTION_FIRE_DAYS = env_int("WEFT_RETENTION_FIRE_DAYS", 30)
+# Instances per transaction, and instances (and as many rows of each other kind, x20) per tick.
+WEFT_RETENTION_BATCH_SIZE = env_int("WEFT_RETENTION_BATCH_SIZE", 50)
+WEFT_RETENTION_MAX_PER_TICK = env_int("WEFT_RETENTION_MAX_PER_TICK", 500)
+WEFT_RETENTION_INTERVAL = float(env_str("WEFT_RETENTION_INTERVAL", "60"))
+CELERY_BEAT_SCHEDULE["weft-apply-retention"] = {
+    "task": "weft.apply_retention", "schedule": WEFT_RETENTION_INTERVAL}
+# The archive: gzip JSON Lines objects in this bucket under this prefix. No bucket: expired
+# instances are deleted without an archive. The endpoint only for a local or compatible server.
+WEFT_ARCHIVE_BUCKET = env_str("WEFT_ARCHIVE_BUCKET", "")
+WEFT_ARCHIVE_PREFIX = env_str("WEFT_ARCHIVE_PREFIX", "weft-archive").strip("/")
+WEFT_ARCHIVE_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL_S3", "") or None
+WEFT_ARCHIVE_REGION = env_str("AWS_REGION", "") or env_str("AWS_DEFAULT_REGION", "us-east-1")
+
 # --- Execution ------------------------------------------------------------------------------
 # Synchronous `execute/` stops (with an incident, state kept) past either budget.
 WEFT_SYNC_MAX_STEPS = env_int("WEFT_SYNC_MAX_STEPS", 100_000)

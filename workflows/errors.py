@@ -34,3 +34,9 @@ class Conflict(WeftError):
 
 class Forbidden(WeftError):
     code = "permission_denied"
+
+
+class Unavailable(WeftError):
+    """A store Weft depends on (the S3 archive) cannot answer now (503)."""
+
+    code = "unavailable"

@@ -1,16 +1,20 @@
 """Celery tasks: thin adapters that call one service each. Found by Celery's autodiscovery
 (`config/celery.py`); the broker adapter (`workflows.broker`) sends to them by name."""
 
+import dataclasses
+
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from workflows.broker import RUN_STEP_TASK, RUN_STEPS_TASK
+from workflows.services.archive import archive_store_from_settings
 from workflows.services.audit import audit_entries_purge
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.events import retained_events_purge
 from workflows.services.poison import PoisonStep
+from workflows.services.retention import retention_apply
 from workflows.services.runner import step_process
 from workflows.services.sweeper import steps_sweep
 from workflows.services.timers import timers_fire_due
@@ -89,3 +93,8 @@ def purge_retained_events() -> int:
 def purge_audit_entries() -> int:
     return audit_entries_purge(now=timezone.now(),
                                retention_days=settings.WEFT_AUDIT_RETENTION_DAYS)
+
+
+@shared_task(name="weft.apply_retention", ignore_result=True)
+def apply_retention() -> dict:
+    return dataclasses.asdict(retention_apply(store=archive_store_from_settings()))

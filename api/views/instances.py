@@ -3,12 +3,13 @@
 import uuid
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.pagination import paginated, paginated_response
+from api.serializers_archives import ArchiveContentSerializer, ArchivedInstanceSerializer
 from api.serializers_instances import (
     ActivityExecutionSerializer,
     BookmarkSerializer,
@@ -24,10 +25,11 @@ from api.serializers_instances import (
 from api.views.base import TenantAPIView, actor_of
 from api.views.definitions import ERRORS
 from workflows.auditing import event_summary
-from workflows.errors import InvalidInput
+from workflows.errors import InvalidInput, NotFound
 from workflows.models import Role
 from workflows.selectors import instances as selectors
-from workflows.services import bookmarks, events, inline, instance_actions, instances
+from workflows.selectors.archives import instance_archive_find
+from workflows.services import archive, bookmarks, events, inline, instance_actions, instances
 
 
 def _datetime_param(request: Request, name: str):
@@ -125,10 +127,24 @@ class InstanceListView(TenantAPIView):
 class InstanceDetailView(TenantAPIView):
     write_role = Role.OPERATOR
 
-    @extend_schema(summary="One instance", responses={200: InstanceDetailSerializer, **ERRORS})
+    @extend_schema(
+        summary="One instance",
+        description="An instance that retention archived and deleted answers 200 with "
+                    "`archived: true` and where its archive is (`instances/{id}/archive/` "
+                    "reads it back).",
+        responses={200: PolymorphicProxySerializer(
+            component_name="InstanceOrArchived",
+            serializers=[InstanceDetailSerializer, ArchivedInstanceSerializer],
+            resource_type_field_name=None), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
-        return Response(InstanceDetailSerializer(
-            selectors.instance_get(tenant=self.tenant, instance_id=instance_id)).data)
+        try:
+            instance = selectors.instance_get(tenant=self.tenant, instance_id=instance_id)
+        except NotFound:
+            archived = instance_archive_find(tenant=self.tenant, instance_id=instance_id)
+            if archived is None:
+                raise
+            return Response(ArchivedInstanceSerializer(archived).data)
+        return Response(InstanceDetailSerializer(instance).data)
 
     @extend_schema(summary="Delete a finished, faulted or cancelled instance",
                    responses={204: None, **ERRORS})
@@ -178,6 +194,15 @@ InstanceResumeView = _action_view(
 InstanceRetryView = _action_view(
     "InstanceRetryView", instance_actions.instance_retry, "retry",
     "Run a faulted instance again from the activity that faulted")
+
+
+class InstanceArchiveView(TenantAPIView):
+    @extend_schema(summary="Read an archived instance back from its archive",
+                   responses={200: ArchiveContentSerializer, **ERRORS})
+    def get(self, request: Request, instance_id) -> Response:
+        content = archive.archive_records_read(store=archive.archive_store_from_settings(),
+                                               tenant=self.tenant, instance_id=instance_id)
+        return Response(ArchiveContentSerializer(content).data)
 
 
 class InstanceJournalView(TenantAPIView):

@@ -25,6 +25,9 @@ UNROUTED_FAILURE = ("fault", "continue")
 DEFAULT_OPTIONS = {"activation": "always", "incident_strategy": "fault", "queue": "default",
                    "unrouted_failure": "fault"}
 _EXPRESSION_KEYS = ("expr", "template", "literal")
+# `options.retention`: days a terminal instance is kept before it is archived and deleted.
+RETENTION_KEYS = ("finished_days", "faulted_days")
+MAX_RETENTION_DAYS = 36_500
 
 
 def validate_definition(body: Any, registry: ActivityRegistry) -> list[Problem]:
@@ -233,8 +236,23 @@ class _Compiler:
         queue = raw.get("queue", "default")
         if not isinstance(queue, str) or not queue.strip():
             self.problem("options.queue", "must be a non-empty string")
+        if "retention" in raw:
+            self._retention(raw["retention"])
         options.update({k: v for k, v in raw.items()})
         return options
+
+    def _retention(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            self.problem("options.retention", "must be an object")
+            return
+        for key, value in raw.items():
+            path = f"options.retention.{key}"
+            if key not in RETENTION_KEYS:
+                self.problem(path, f"unknown key; known keys: {', '.join(RETENTION_KEYS)}")
+            elif (not isinstance(value, int) or isinstance(value, bool)
+                  or not 0 < value <= MAX_RETENTION_DAYS):
+                self.problem(path, f"must be a whole number of days from 1 to "
+                                   f"{MAX_RETENTION_DAYS}")
 
     def _activity(self, raw: dict, path: str, parent_id: str | None) -> str | None:
         """Checks and compiles one activity and its subtree; returns its id when usable."""

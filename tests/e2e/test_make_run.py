@@ -50,7 +50,8 @@ def kill_leftovers(var_dir: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def start(var_dir: Path, log_path: Path, *, via_shell: bool, log_level: str = "WARNING"):
+def start(var_dir: Path, log_path: Path, *, via_shell: bool, log_level: str = "WARNING",
+          extra_env: dict[str, str] | None = None):
     web_port, sqs_port, metrics_port = free_port(), free_port(), free_port()
     command = [sys.executable, "manage.py", "weft_run", "--port", str(web_port),
                "--sqs-port", str(sqs_port), "--concurrency", "1",
@@ -58,7 +59,8 @@ def start(var_dir: Path, log_path: Path, *, via_shell: bool, log_level: str = "W
     if via_shell:  # a parent that can die without telling weft_run, as `make` does
         command = ["sh", "-c", " ".join(command) + " & wait"]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=bare_environment(var_dir, log_level),
+        env = {**bare_environment(var_dir, log_level), **(extra_env or {})}
+        process = subprocess.Popen(command, cwd=REPO, env=env,
                                    stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     process.metrics_port = metrics_port

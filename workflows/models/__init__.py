@@ -1,5 +1,6 @@
 """Weft's system of record. Models hold data only: writes go through `workflows.services`."""
 
+from workflows.models.archives import InstanceArchive
 from workflows.models.audit import AuditEntry
 from workflows.models.definitions import WorkflowDefinition
 from workflows.models.instances import (
@@ -30,6 +31,7 @@ __all__ = [
     "Bookmark",
     "DeadLetter",
     "Incident",
+    "InstanceArchive",
     "InstanceStatus",
     "JournalEntry",
     "Membership",

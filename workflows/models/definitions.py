@@ -25,6 +25,10 @@ class WorkflowDefinition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Set when the definition was deleted: its versions are out of sight (renamed, neither
+    # latest nor published) while housekeeping archives and deletes their instances in
+    # batches, then the versions themselves.
+    deleting_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["definition_id", "-version"]
@@ -48,6 +52,8 @@ class WorkflowDefinition(models.Model):
             models.Index(
                 fields=["tenant", "is_published", "definition_id"], name="definition_published"
             ),
+            models.Index(fields=["deleting_at"], name="definition_deleting",
+                         condition=Q(deleting_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -70,6 +70,9 @@ class WorkflowInstance(models.Model):
                          name="instance_correlation"),
             models.Index(fields=["parent"], name="instance_parent",
                          condition=Q(parent__isnull=False)),
+            # Retention's scan: terminal instances of a tenant by status, oldest end first.
+            models.Index(fields=["tenant", "status", "finished_at"], name="instance_expiry",
+                         condition=Q(finished_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -72,6 +72,9 @@ class Step(models.Model):
             # stays out of this index.
             models.Index(fields=["run_after"], name="step_unsent",
                          condition=Q(status="pending", sent_at__isnull=True)),
+            # Retention of finished steps (done or cancelled), oldest first.
+            models.Index(fields=["finished_at"], name="step_finished",
+                         condition=Q(status__in=["done", "cancelled"])),
         ]
         constraints = [
             # One step per attempt of a task: two workers that both think they own a failed

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -19,6 +20,16 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Days a finished or cancelled (faulted) instance is kept before it is archived and
+    # deleted; empty: the platform default (WEFT_RETENTION_FINISHED_DAYS / _FAULTED_DAYS).
+    retention_finished_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Days a finished or cancelled instance is kept, then archived and deleted. "
+                  "Empty: the platform's default.")
+    retention_faulted_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Days a faulted instance is kept, then archived and deleted. "
+                  "Empty: the platform's default.")
 
     class Meta:
         ordering = ["slug"]

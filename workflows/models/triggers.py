@@ -62,6 +62,7 @@ class TriggerFire(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trigger", "scheduled_for"], name="fire_once"),
         ]
+        indexes = [models.Index(fields=["fired_at"], name="fire_age")]
 
     def __str__(self) -> str:
         return f"{self.trigger_id} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S}"

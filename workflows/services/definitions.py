@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -201,5 +202,14 @@ def definition_delete(*, tenant: Tenant, user, definition_id: str) -> None:
         raise Conflict(f"Definition '{definition_id}' has active instances; cancel them first.",
                        code="definition_in_use")
     triggers_remove(tenant=tenant, definition_id=definition_id)
-    WorkflowDefinition.objects.filter(pk__in=[v.pk for v in versions]).delete()
+    pks = [v.pk for v in versions]
+    if not WorkflowInstance.objects.filter(definition_version_id__in=pks).exists():
+        WorkflowDefinition.objects.filter(pk__in=pks).delete()
+    else:
+        # Many instances may hang off it: answer at once, and let housekeeping
+        # (`retention.retention_apply`) archive and delete them in batches, then the versions.
+        # Renamed out of the way, the id is free for a new definition right away.
+        WorkflowDefinition.objects.filter(pk__in=pks).update(
+            deleting_at=timezone.now(), is_latest=False, is_published=False,
+            definition_id=f"~{uuid.uuid4().hex[:8]}~{definition_id}"[:100])
     cached_published_invalidate_on_commit(tenant.pk, definition_id)

@@ -80,6 +80,8 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], int | None]] = {
     ("instance-resume", "POST"): ((401, 403, 409, 409, 409), 404),
     ("instance-retry", "POST"): ((401, 403, 409, 409, 409), 404),
     ("instance-journal", "GET"): ((401, 200, 200, 200, 200), 404),
+    # Only archived instances have one; this one is live.
+    ("instance-archive", "GET"): ((401, 404, 404, 404, 404), 404),
     ("instance-activity-executions", "GET"): ((401, 200, 200, 200, 200), 404),
     ("instance-bookmarks", "GET"): ((401, 200, 200, 200, 200), 404),
     ("event-publish", "POST"): ((401, 403, 200, 200, 200), None),

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from workflows.services.archive import archive_bucket_ensure, archive_store
 from workflows.services.examples import examples_load
 from workflows.services.tenancy import tenant_member_ensure
 from workflows.sqs.config import sqs_settings
@@ -26,6 +27,7 @@ DEMO_TENANT, DEMO_USER, DEMO_PASSWORD = "demo", "demo", "demo-password"
 # Development only: SendHttpRequest may call services on this machine (a mock API on
 # localhost). Production processes (gunicorn, celery) never get this default.
 DEV_HTTP_ALLOWED_HOSTS = "localhost,127.0.0.0/8,::1"
+DEV_ARCHIVE_BUCKET = "weft-archive"
 
 
 class Command(BaseCommand):
@@ -69,6 +71,15 @@ class Command(BaseCommand):
             # The same line a worker and /readyz give when the queues are missing.
             raise CommandError(f"Could not create the SQS queues ({exc}). "
                                + missing_queues_message([settings.WEFT_SQS.sqs_queue()])) from exc
+        if sqs_server is not None and not env.get("AWS_ENDPOINT_URL_S3"):
+            # The same local server keeps the archive (in memory: gone when it stops).
+            env["AWS_ENDPOINT_URL_S3"] = sqs_server.url
+            env.setdefault("WEFT_ARCHIVE_BUCKET", DEV_ARCHIVE_BUCKET)
+        if env.get("WEFT_ARCHIVE_BUCKET") and sqs_server is not None:
+            archive_bucket_ensure(store=archive_store(
+                bucket=env["WEFT_ARCHIVE_BUCKET"], prefix="", region=env["AWS_REGION"],
+                endpoint_url=env["AWS_ENDPOINT_URL_S3"], access_key_id=env["AWS_ACCESS_KEY_ID"],
+                secret_access_key=env["AWS_SECRET_ACCESS_KEY"]))
         base = f"http://{host}:{port}"
         allowed = env["WEFT_HTTP_ALLOWED_HOSTS"] or "public hosts only"
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -84,6 +95,7 @@ class Command(BaseCommand):
             f"  Web       Django's development server (manage.py runserver {host}:{port}); "
             "production runs gunicorn\n"
             f"  Database  {database}    Broker  {broker}\n"
+            f"  Archive   {env.get('WEFT_ARCHIVE_BUCKET') or 'off (WEFT_ARCHIVE_BUCKET)'}\n"
             f"  HTTP      SendHttpRequest may call {allowed} (WEFT_HTTP_ALLOWED_HOSTS)\n"
             f"  Examples  {', '.join(loaded) or 'already loaded'}\n"
             f"  Metrics   {base}/metrics"
