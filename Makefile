@@ -60,6 +60,7 @@ bench: install
 	$(PY) -m pip install --quiet -r bench/requirements-dbos.txt
 	set -o pipefail; $(PY) -m bench.engine | tee var/bench-engine.txt
 	$(PY) -m bench.distributed --engine-output var/bench-engine.txt
+	$(PY) -m bench.round_trips
 	$(PY) -m bench.timers
 
 clean:
