@@ -3,8 +3,9 @@
 Bench-only: DBOS is pinned in bench/requirements-dbos.txt (installed by `make bench`), never a
 dependency of Weft. Its processes:
 
-- executors: `python -m bench.dbos_peer --database-url URL --executor NAME`, as many as Weft
-  has worker processes; each launches DBOS and dequeues from one queue, `weft-bench-peer`,
+- executors: `python -m bench.dbos_peer --database-url URL --executor NAME`, one by default
+  (`--dbos-executors`; executors that contend for the queue make DBOS back its polling off,
+  from 0.1 s up to 120 s); each launches DBOS and dequeues from one queue, `weft-bench-peer`,
   polled every `--polling-interval` seconds (0.1 by default), at most `--worker-concurrency`
   workflows at a time per executor (unset: DBOS's own default, no limit);
 - the driver: `DbosPeer` in the benchmark's process, a DBOS that listens to no queue and only
@@ -73,8 +74,9 @@ def _config(database_url: str, executor: str) -> DBOSConfig:
 
 def settings_summary(args) -> str:
     limit = args.dbos_worker_concurrency
-    return (f"DBOS Transact {_version()}: {args.workers} executor processes (as many as Weft's "
-            f"worker processes), each `DBOS.launch()`ed and dequeuing from one queue registered "
+    return (f"DBOS Transact {_version()}: {args.dbos_executors} executor process(es) (Weft: "
+            f"{args.workers} worker processes), each `DBOS.launch()`ed and dequeuing from one "
+            "queue registered "
             f"with polling_interval_sec={args.dbos_polling_interval:g} and worker_concurrency="
             f"{limit if limit else 'unset (DBOS default: no limit)'}; workflows enqueued by the "
             "benchmark process (a DBOS that listens to no queue) with `Queue.enqueue`; system "

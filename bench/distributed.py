@@ -92,6 +92,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="runs per side and shape, alternating weft/dbos (ABBA)")
     parser.add_argument("--dbos-polling-interval", type=float, default=0.1,
                         help="DBOS queue polling_interval_sec")
+    parser.add_argument("--dbos-executors", type=int, default=1,
+                        help="DBOS executor processes (one DBOS process runs its workflows in "
+                             "threads; executors that contend for the queue back off)")
     parser.add_argument("--dbos-worker-concurrency", type=int, default=None,
                         help="DBOS queue worker_concurrency (unset: DBOS's default, no limit)")
     parser.add_argument("--scale-workers", type=int, default=0, metavar="N",
@@ -705,21 +708,21 @@ def run_peer(args, report, sides, meter, env, remaining, processes: list):
     report.peer_load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
     recreate_database(args.pg, args.peer_database)
     url = f"{args.pg.rstrip('/')}/{args.peer_database}"
-    log(f"peer: DBOS, {args.workers} executors on database {args.peer_database}")
+    log(f"peer: DBOS, {args.dbos_executors} executors on database {args.peer_database}")
     # The driver first: it creates DBOS's schema before the executors race to.
     peer = DbosPeer(url, args.dbos_polling_interval, args.dbos_worker_concurrency)
     command = [sys.executable, "-m", "bench.dbos_peer", "--database-url", url,
                "--polling-interval", str(args.dbos_polling_interval)]
     if args.dbos_worker_concurrency:
         command += ["--worker-concurrency", str(args.dbos_worker_concurrency)]
-    for n in range(args.workers):
+    for n in range(args.dbos_executors):
         log_file = open(LOG_DIR / f"dbos{n}.log", "w")  # noqa: SIM115 (closed with the process)
         processes.append(subprocess.Popen(  # our own command line
             [*command, "--executor", f"bench-dbos-{n}"], cwd=REPO, env=env,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True))
     deadline = time.monotonic() + 60
     while not all("ready" in (LOG_DIR / f"dbos{n}.log").read_text()
-                  for n in range(args.workers)):
+                  for n in range(args.dbos_executors)):
         if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
             raise RuntimeError(f"DBOS executors did not start: see {LOG_DIR}/dbos*.log")
         time.sleep(0.2)
