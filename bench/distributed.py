@@ -750,6 +750,28 @@ def run_peer(args, report, sides, meter, env, remaining, processes: list):
     return peer
 
 
+def scale_workers(args, report, sides, workers: list, start_workers, server, remaining) -> None:
+    """Restart Weft with --scale-workers processes and repeat the peer shapes, Weft only."""
+    from tests.e2e.support.workers import stop_worker
+
+    for worker in workers:
+        stop_worker(worker, signal.SIGTERM, timeout=8)
+    workers.clear()
+    start_workers(args.scale_workers)
+    meter = CpuMeter({"workers": [w.pid for w in workers], "sqs server": [server.process.pid]})
+    for _ in range(args.scale_workers * args.concurrency):
+        sides.weft_latency(timeout=30)
+    log(f"scaling: Weft with {args.scale_workers} worker processes")
+    for steps in peer_steps(args):
+        for _ in range(args.peer_runs):
+            result = measured(meter, lambda s=steps: sides.weft_throughput(
+                timeout=remaining(), count=args.peer_count, steps=s, definition_id=f"peer{s}"))
+            result.pop("ids", None)
+            report.scale_runs.setdefault(steps, []).append(result)
+            log(f"  weft x{args.scale_workers} workers, {args.peer_count} x {steps}: "
+                f"{result['rate']:.1f}/s")
+
+
 # ---- the run -----------------------------------------------------------------------------------
 
 
@@ -888,24 +910,12 @@ def run(args) -> Report:
             peer_created = True
             peer = run_peer(args, report, sides, meter, env, remaining, peer_processes)
         if args.scale_workers:
-            for worker in workers:
-                stop_worker(worker, signal.SIGTERM, timeout=8)
-            workers.clear()
-            start_workers(args.scale_workers)
-            meter = CpuMeter({"workers": [w.pid for w in workers],
-                              "sqs server": [server.process.pid]})
-            for _ in range(args.scale_workers * args.concurrency):
-                sides.weft_latency(timeout=30)
-            log(f"scaling: Weft with {args.scale_workers} worker processes")
-            for steps in peer_steps(args):
-                for _ in range(args.peer_runs):
-                    result = measured(meter, lambda s=steps: sides.weft_throughput(
-                        timeout=remaining(), count=args.peer_count, steps=s,
-                        definition_id=f"peer{s}"))
-                    result.pop("ids", None)
-                    report.scale_runs.setdefault(steps, []).append(result)
-                    log(f"  weft x{args.scale_workers} workers, {args.peer_count} x {steps}: "
-                        f"{result['rate']:.1f}/s")
+            try:
+                scale_workers(args, report, sides, workers, start_workers, server, remaining)
+            except (RuntimeError, TimeoutError) as exc:
+                report.warnings.append(f"the --scale-workers {args.scale_workers} phase "
+                                       f"failed: {exc}")
+                log(f"warning: {report.warnings[-1]}")
         report.duration = time.monotonic() - began
         return report
     finally:
