@@ -757,6 +757,11 @@ def scale_workers(args, report, sides, workers: list, start_workers, server, rem
     for worker in workers:
         stop_worker(worker, signal.SIGTERM, timeout=8)
     workers.clear()
+    # A long poll a stopped worker left open still takes the next message it finds (moto
+    # serves it to the closed connection), which then stays invisible for the visibility
+    # timeout: let every such poll expire first.
+    log(f"waiting {args.wait_time + 2} s for the stopped workers' long polls to expire")
+    time.sleep(args.wait_time + 2)
     start_workers(args.scale_workers)
     meter = CpuMeter({"workers": [w.pid for w in workers], "sqs server": [server.process.pid]})
     for _ in range(args.scale_workers * args.concurrency):
