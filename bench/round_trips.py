@@ -25,6 +25,7 @@ Prints a table of medians; targets from issue 14 beside them.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from contextlib import contextmanager
@@ -120,6 +121,7 @@ def main(argv=None) -> None:
     parser.add_argument("--database", default="weft_bench_round_trips")
     parser.add_argument("--repeat", type=int, default=10, help="samples per kind of step")
     options = parser.parse_args(argv)
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     args = distributed.parse_args(["--peer-steps", "5,10"])
     database_url = f"{options.pg.rstrip('/')}/{options.database}"
     distributed.recreate_database(options.pg, options.database)
@@ -139,7 +141,8 @@ def main(argv=None) -> None:
     finally:
         distributed.drop_database(options.pg, options.database)
     print(f"Round trips to PostgreSQL and CPU per step, in-process, median of {options.repeat} "
-          "samples (this process's CPU; a worker adds Celery and the SQS client)")
+          f"samples (this process's CPU; a worker adds Celery and the SQS client); load average "
+          f"at start {load}")
     print()
     print("| step kind | round trips | of which BEGIN/COMMIT | CPU ms | target round trips |")
     print("| --- | --- | --- | --- | --- |")
