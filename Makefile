@@ -52,16 +52,19 @@ check-services:
 		|| { echo "Redis is not answering at $(TEST_REDIS_URL) (see README: Services)"; exit 1; }
 
 ## bench: the engine in-process, Weft against a Celery chain on real workers, local SQS and
-## PostgreSQL, then 1,000 timers due at once, then Weft again with tracing on (needs
-## 127.0.0.1:5432 and Redis on 6379; ~9 min);
+## PostgreSQL, DBOS Transact (bench-only, bench/requirements-dbos.txt) on the same
+## PostgreSQL and shapes, then 1,000 timers due at once, then Weft again with tracing on
+## (needs 127.0.0.1:5432 and Redis on 6379; ~15 min);
 ## figures go to bench/RESULTS.md.
 bench: install
 	@mkdir -p var
+	$(PY) -m pip install --quiet -r bench/requirements-dbos.txt
 	set -o pipefail; $(PY) -m bench.engine | tee var/bench-engine.txt
 	$(PY) -m bench.distributed --engine-output var/bench-engine.txt
+	$(PY) -m bench.round_trips
 	$(PY) -m bench.timers
 	@# The cost of tracing: the same run with every process exporting spans (not in RESULTS.md).
-	set -o pipefail; $(PY) -m bench.distributed --tracing --no-results --throughput-runs 1 \
+	set -o pipefail; $(PY) -m bench.distributed --tracing --no-results --no-peer --throughput-runs 1 \
 		| tee var/bench-tracing.txt
 
 clean:

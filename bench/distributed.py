@@ -80,7 +80,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--budget", type=int, default=300,
                         help="seconds: after the first weft/chain pair of throughput runs, "
                              "another pair runs only if it fits in this")
-    parser.add_argument("--max-seconds", type=int, default=480,
+    parser.add_argument("--no-peer", action="store_true",
+                        help="skip the DBOS Transact peer (bench/dbos_peer.py)")
+    parser.add_argument("--peer-database", default="weft_bench_dbos",
+                        help="DBOS's system database, created for the run and dropped after")
+    parser.add_argument("--peer-count", type=int, default=100,
+                        help="workflows per peer throughput run, shapes (b) and (c)")
+    parser.add_argument("--peer-steps", default="5,10",
+                        help="task steps per workflow of the peer throughput shapes")
+    parser.add_argument("--peer-runs", type=int, default=2,
+                        help="runs per side and shape, alternating weft/dbos (ABBA)")
+    parser.add_argument("--dbos-polling-interval", type=float, default=0.1,
+                        help="DBOS queue polling_interval_sec")
+    parser.add_argument("--dbos-executors", type=int, default=1,
+                        help="DBOS executor processes (one DBOS process runs its workflows in "
+                             "threads; executors that contend for the queue back off)")
+    parser.add_argument("--dbos-worker-concurrency", type=int, default=None,
+                        help="DBOS queue worker_concurrency (unset: DBOS's default, no limit)")
+    parser.add_argument("--scale-workers", type=int, default=0, metavar="N",
+                        help="afterwards, restart Weft with N worker processes and repeat the "
+                             "peer throughput shapes (Weft only), to compare N with --workers")
+    parser.add_argument("--max-seconds", type=int, default=900,
                         help="hard limit for the whole benchmark (then it stops and cleans up)")
     parser.add_argument("--engine-output", type=Path,
                         help="saved output of `python -m bench.engine` to put in RESULTS.md")
@@ -281,6 +301,10 @@ def tasks_definition(definition_id: str, steps: int) -> dict:
     }
 
 
+def peer_steps(args) -> list[int]:
+    return [int(k) for k in args.peer_steps.split(",") if k.strip()]
+
+
 def publish_definitions(args):
     from workflows.services.definitions import definition_create, definition_publish
     from workflows.services.tenancy import tenant_member_ensure
@@ -290,6 +314,7 @@ def publish_definitions(args):
     bodies = [inline_definition("latency", args.latency_steps),
               tasks_definition("tasks", args.throughput_steps),
               tasks_definition("tasks5", 5),
+              *(tasks_definition(f"peer{k}", k) for k in peer_steps(args)),
               inline_definition("inline10", 10),
               inline_definition("inline200", 200)]
     for body in bodies:
@@ -531,12 +556,15 @@ class Sides:
         return finished - started
 
     # (b)
-    def weft_throughput(self, timeout: float) -> dict:
+    def weft_throughput(self, timeout: float, count: int = 0, steps: int = 0,
+                        definition_id: str = "tasks") -> dict:
         from workflows.services.instances import instance_dispatch
 
-        count, steps = self.args.throughput_count, self.args.throughput_steps
+        count = count or self.args.throughput_count
+        steps = steps or self.args.throughput_steps
         started = time.time()
-        ids = [instance_dispatch(tenant=self.tenant, definition_id="tasks", input={"n": n}).id
+        ids = [instance_dispatch(tenant=self.tenant, definition_id=definition_id,
+                                 input={"n": n}).id
                for n in range(count)]
         sent = time.time()
         rows = wait_instances(ids, timeout, interval=0.25)
@@ -661,6 +689,97 @@ class CpuMeter:
         return used
 
 
+# ---- the DBOS peer ------------------------------------------------------------------------------
+
+
+def measured(meter: CpuMeter, work) -> dict:
+    """work()'s result with the CPU each component used meanwhile."""
+    before, window, machine = meter.sample(), time.monotonic(), meter.machine()
+    result = work()
+    result["cpu"] = CpuMeter.delta(before, meter.sample())
+    result["window"] = time.monotonic() - window
+    busy, total = (a - b for a, b in zip(meter.machine(), machine, strict=True))
+    result["machine_busy"] = busy / total
+    return result
+
+
+def run_peer(args, report, sides, meter, env, remaining, processes: list):
+    """DBOS Transact on the same PostgreSQL server, the same shapes, alternating with Weft.
+    Returns the driver (closed by the caller); executors are appended to `processes`."""
+    from bench.dbos_peer import DbosPeer
+
+    report.peer_load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    recreate_database(args.pg, args.peer_database)
+    url = f"{args.pg.rstrip('/')}/{args.peer_database}"
+    log(f"peer: DBOS, {args.dbos_executors} executors on database {args.peer_database}")
+    # The driver first: it creates DBOS's schema before the executors race to.
+    peer = DbosPeer(url, args.dbos_polling_interval, args.dbos_worker_concurrency)
+    command = [sys.executable, "-m", "bench.dbos_peer", "--database-url", url,
+               "--polling-interval", str(args.dbos_polling_interval)]
+    if args.dbos_worker_concurrency:
+        command += ["--worker-concurrency", str(args.dbos_worker_concurrency)]
+    for n in range(args.dbos_executors):
+        log_file = open(LOG_DIR / f"dbos{n}.log", "w")  # noqa: SIM115 (closed with the process)
+        processes.append(subprocess.Popen(  # our own command line
+            [*command, "--executor", f"bench-dbos-{n}"], cwd=REPO, env=env,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True))
+    deadline = time.monotonic() + 60
+    while not all("ready" in (LOG_DIR / f"dbos{n}.log").read_text()
+                  for n in range(args.dbos_executors)):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            raise RuntimeError(f"DBOS executors did not start: see {LOG_DIR}/dbos*.log")
+        time.sleep(0.2)
+    meter.sessions.update({p.pid: "dbos executors" for p in processes})
+    for _ in range(args.workers * 2):  # warm both sides' connections and code
+        peer.latency(args.latency_steps, timeout=30)
+    log(f"peer (a) latency: {args.latency_runs} x {args.latency_steps} steps, DBOS")
+    for _ in range(args.latency_runs):
+        report.dbos_latencies.append(peer.latency(args.latency_steps, timeout=30))
+    for steps in peer_steps(args):
+        runs = report.peer_runs.setdefault(steps, {"weft": [], "dbos": []})
+        log(f"peer throughput: {args.peer_runs} x {args.peer_count} x {steps} steps per side")
+        for n in range(args.peer_runs):
+            for side in (("weft", "dbos") if n % 2 == 0 else ("dbos", "weft")):
+                if side == "weft":
+                    result = measured(meter, lambda s=steps: sides.weft_throughput(
+                        timeout=remaining(), count=args.peer_count, steps=s,
+                        definition_id=f"peer{s}"))
+                    result.pop("ids", None)
+                else:
+                    result = measured(meter, lambda s=steps: peer.throughput(
+                        args.peer_count, s, timeout=remaining()))
+                runs[side].append(result)
+                log(f"  {side}: {result['rate']:.1f}/s in {result['elapsed']:.1f} s")
+    return peer
+
+
+def scale_workers(args, report, sides, workers: list, start_workers, server, remaining) -> None:
+    """Restart Weft with --scale-workers processes and repeat the peer shapes, Weft only."""
+    from tests.e2e.support.workers import stop_worker
+
+    for worker in workers:
+        stop_worker(worker, signal.SIGTERM, timeout=8)
+    workers.clear()
+    # A long poll a stopped worker left open still takes the next message it finds (moto
+    # serves it to the closed connection), which then stays invisible for the visibility
+    # timeout: let every such poll expire first.
+    log(f"waiting {args.wait_time + 2} s for the stopped workers' long polls to expire")
+    time.sleep(args.wait_time + 2)
+    start_workers(args.scale_workers)
+    meter = CpuMeter({"workers": [w.pid for w in workers], "sqs server": [server.process.pid]})
+    for _ in range(args.scale_workers * args.concurrency):
+        sides.weft_latency(timeout=30)
+    log(f"scaling: Weft with {args.scale_workers} worker processes")
+    for steps in peer_steps(args):
+        for _ in range(args.peer_runs):
+            result = measured(meter, lambda s=steps: sides.weft_throughput(
+                timeout=remaining(), count=args.peer_count, steps=s, definition_id=f"peer{s}"))
+            result.pop("ids", None)
+            report.scale_runs.setdefault(steps, []).append(result)
+            log(f"  weft x{args.scale_workers} workers, {args.peer_count} x {steps}: "
+                f"{result['rate']:.1f}/s")
+
+
 # ---- the run -----------------------------------------------------------------------------------
 
 
@@ -687,6 +806,12 @@ class Report:
     setup: float = 0.0
     load_before: str = ""
     warnings: list[str] = field(default_factory=list)
+    # the DBOS peer: (a) latencies; (b)/(c) {steps: {"weft": [runs], "dbos": [runs]}}
+    dbos_latencies: list[float] = field(default_factory=list)
+    peer_runs: dict[int, dict[str, list[dict]]] = field(default_factory=dict)
+    peer_load_before: str = ""
+    # --scale-workers: {steps: [Weft runs with N worker processes]}
+    scale_runs: dict[int, list[dict]] = field(default_factory=dict)
 
 
 def log(message: str) -> None:
@@ -712,6 +837,7 @@ def run(args) -> Report:
     server = None
     workers: list = []
     created = False
+    peer, peer_created, peer_processes = None, False, []
     try:
         recreate_database(args.pg, args.database)
         created = True
@@ -729,15 +855,18 @@ def run(args) -> Report:
         log("(c) SQL statements per step, in-process")
         report.statements = measure_statements(tenant)
 
-        log(f"starting {args.workers} workers (prefork -c {args.concurrency}); logs in {LOG_DIR}")
-        for n in range(args.workers):
-            workers.append(start_celery_worker(
-                env, concurrency=args.concurrency, loglevel=args.log_level,
-                hostname=f"bench{n}-{prefix.rstrip('-')}@%h",
-                log_path=LOG_DIR / f"worker{n}-{prefix.rstrip('-')}.log",
-                extra_args=("--include", "bench.tasks"), wait_ready=False))
-        for worker in workers:
-            wait_for_log(worker, " ready.", timeout=60)
+        def start_workers(count: int) -> None:
+            log(f"starting {count} workers (prefork -c {args.concurrency}); logs in {LOG_DIR}")
+            for n in range(count):
+                workers.append(start_celery_worker(
+                    env, concurrency=args.concurrency, loglevel=args.log_level,
+                    hostname=f"bench{n}x{count}-{prefix.rstrip('-')}@%h",
+                    log_path=LOG_DIR / f"worker{n}x{count}-{prefix.rstrip('-')}.log",
+                    extra_args=("--include", "bench.tasks"), wait_ready=False))
+            for worker in workers:
+                wait_for_log(worker, " ready.", timeout=60)
+
+        start_workers(args.workers)
         report.setup = time.monotonic() - began
 
         sides = Sides(tenant, redis, args, run_id=prefix)
@@ -785,9 +914,31 @@ def run(args) -> Report:
                 else:
                     report.chain_runs.append(result)
                 log(f"  {side}: {result['rate']:.1f}/s in {result['elapsed']:.1f} s")
+        if not args.no_peer:
+            peer_created = True
+            peer = run_peer(args, report, sides, meter, env, remaining, peer_processes)
+        if args.scale_workers:
+            try:
+                scale_workers(args, report, sides, workers, start_workers, server, remaining)
+            except (RuntimeError, TimeoutError) as exc:
+                report.warnings.append(f"the --scale-workers {args.scale_workers} phase "
+                                       f"failed: {exc}")
+                log(f"warning: {report.warnings[-1]}")
         report.duration = time.monotonic() - began
         return report
     finally:
+        if peer is not None:
+            with contextlib.suppress(Exception):
+                peer.close()
+        for process in peer_processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+                process.wait(timeout=10)
+            with contextlib.suppress(Exception):
+                process.kill()
+        if peer_created:
+            with contextlib.suppress(Exception):
+                drop_database(args.pg, args.peer_database)
         for worker in workers:
             with contextlib.suppress(Exception):
                 stop_worker(worker, signal.SIGTERM, timeout=8)
@@ -865,6 +1016,106 @@ def figures_markdown(report: Report) -> str:
             f"({_verdict(c.inline200[0] == c.inline10[0])}) |",
         ]
     return "\n".join(lines)
+
+
+PEER_LATENCY_TARGET = 0.5  # weft / dbos, at most
+PEER_THROUGHPUT_TARGET = 0.75  # weft / dbos, at least
+
+
+def _cpu_ms(runs: list[dict], component: str, per: int) -> float:
+    return statistics.median(r["cpu"].get(component, 0.0) for r in runs) / per * 1000
+
+
+def _spread(runs: list[dict]) -> str:
+    return ", ".join(f"{r['rate']:.1f}" for r in runs)
+
+
+def peer_markdown(report: Report) -> str:
+    """Weft against DBOS Transact, same shapes, same run; with the Celery ratios beside."""
+    args = report.args
+    if not report.dbos_latencies:
+        return "DBOS peer: not run (--no-peer)."
+    weft_lat = statistics.median(report.weft_latencies)
+    dbos_lat = statistics.median(report.dbos_latencies)
+    chain_lat = statistics.median(report.chain_latencies)
+    celery_rate = (statistics.median(r["rate"] for r in report.weft_runs)
+                   / statistics.median(r["rate"] for r in report.chain_runs))
+    lat_ratio = weft_lat / dbos_lat
+    lines = [
+        "| shape | Weft | DBOS | Weft / DBOS | target | Weft / Celery chain (this run) |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| (a) latency, one workflow of {args.latency_steps} trivial steps (median of "
+        f"{len(report.dbos_latencies)}) | {weft_lat * 1000:.0f} ms | {dbos_lat * 1000:.0f} ms | "
+        f"{lat_ratio:.2f} | <= {PEER_LATENCY_TARGET} "
+        f"({_verdict(lat_ratio <= PEER_LATENCY_TARGET)}) | {weft_lat / chain_lat:.3f} |",
+    ]
+    for label, steps in zip("bcdefg", sorted(report.peer_runs), strict=False):
+        runs = report.peer_runs[steps]
+        weft = statistics.median(r["rate"] for r in runs["weft"])
+        dbos = statistics.median(r["rate"] for r in runs["dbos"])
+        ratio = weft / dbos
+        celery = (f"{celery_rate:.2f} ({args.throughput_count} x {args.throughput_steps})"
+                  if steps == args.throughput_steps else "-")
+        lines.append(
+            f"| ({label}) throughput, {args.peer_count} workflows x {steps} task steps started "
+            f"at once (median of {len(runs['weft'])}; runs {_spread(runs['weft'])} / "
+            f"{_spread(runs['dbos'])}) | {weft:.1f} workflows/s | {dbos:.1f} workflows/s | "
+            f"{ratio:.2f} | >= {PEER_THROUGHPUT_TARGET} "
+            f"({_verdict(ratio >= PEER_THROUGHPUT_TARGET)}) | {celery} |")
+    lines += ["", "CPU per workflow and per task step during the peer throughput runs (medians; "
+              "workers: every process of Weft's Celery workers; DBOS executors: their "
+              "processes; the driver's own CPU, enqueueing and polling, is the bench "
+              "process):", "",
+              "| shape | Weft workers ms/workflow | ms/task step | SQS server ms/workflow | "
+              "DBOS executors ms/workflow | ms/task step | PostgreSQL ms/workflow Weft / DBOS "
+              "(every backend, others' included) |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    count = args.peer_count
+    for steps in sorted(report.peer_runs):
+        runs = report.peer_runs[steps]
+        w = _cpu_ms(runs["weft"], "workers", count)
+        d = _cpu_ms(runs["dbos"], "dbos executors", count)
+        lines.append(
+            f"| {count} x {steps} | {w:.1f} | {w / steps:.1f} | "
+            f"{_cpu_ms(runs['weft'], 'sqs server', count):.1f} | {d:.1f} | {d / steps:.1f} | "
+            f"{_cpu_ms(runs['weft'], 'postgresql', count):.1f} / "
+            f"{_cpu_ms(runs['dbos'], 'postgresql', count):.1f} |")
+    lines += ["", f"Load average before the peer runs: {report.peer_load_before}.", "",
+              "The work on each side: (a) Weft: a `Sequence` of "
+              f"{args.latency_steps - 1} `SetVariable` and one `SetOutput` run inline by one "
+              f"worker (one step record, the journal written once); DBOS: `count_up`, "
+              f"{args.latency_steps} `@DBOS.step()` increments, each checkpointed. (b)/(c) "
+              "Weft: a `Sequence` of k `examples.add` task activities (each a durable step "
+              "record) and a `SetOutput`, dispatched with `instance_dispatch`; DBOS: `add_up`, "
+              "k `@DBOS.step()` additions, enqueued with `Queue.enqueue`. Both check every "
+              "total (n + k). Timing from the first dispatch/enqueue to the last workflow's "
+              "own end record (`finished_at`; `workflow_status.updated_at`).", "",
+              "Settings: Weft: " + settings_summary(args) + ". DBOS: "
+              + dbos_settings(args) + "."]
+    if report.scale_runs:
+        lines += ["", f"Scaling (Weft only, `--scale-workers {args.scale_workers}`): the peer "
+                  "throughput shapes again after restarting the workers:", "",
+                  f"| shape | {args.workers} worker processes | {args.scale_workers} worker "
+                  "processes | ratio | workers CPU ms/workflow (2 / N) | machine busy (2 / N) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for steps, scaled in sorted(report.scale_runs.items()):
+            base = report.peer_runs.get(steps, {}).get("weft", [])
+            if not base:
+                continue
+            b = statistics.median(r["rate"] for r in base)
+            n = statistics.median(r["rate"] for r in scaled)
+            lines.append(
+                f"| {count} x {steps} | {b:.1f}/s | {n:.1f}/s | {n / b:.2f} | "
+                f"{_cpu_ms(base, 'workers', count):.1f} / {_cpu_ms(scaled, 'workers', count):.1f}"
+                f" | {statistics.median(r['machine_busy'] for r in base) * 100:.0f}% / "
+                f"{statistics.median(r['machine_busy'] for r in scaled) * 100:.0f}% |")
+    return "\n".join(lines)
+
+
+def dbos_settings(args) -> str:
+    from bench.dbos_peer import settings_summary as dbos_summary
+
+    return dbos_summary(args)
 
 
 def details_markdown(report: Report) -> str:
@@ -1016,6 +1267,8 @@ def write_results(report: Report, path: Path, engine_output: str | None) -> None
         "(`finished_at`; the chain's last task RPUSHes its time to Redis).",
         figures_markdown(report),
         details_markdown(report),
+        "### Peer: DBOS Transact, same run",
+        peer_markdown(report),
     ])
     history_rows = [line for line in previous.get(HISTORY_HEADING, "").splitlines()
                     if line.startswith("| 2")]
@@ -1077,6 +1330,8 @@ def main(argv=None) -> None:
     print(figures_markdown(report))
     print()
     print(details_markdown(report))
+    print()
+    print(peer_markdown(report))
     if not args.no_results:
         engine_output = None
         if args.engine_output and args.engine_output.exists():
