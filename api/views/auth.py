@@ -11,6 +11,7 @@ from rest_framework_simplejwt.views import TokenBlacklistView
 
 from api.views.base import TenantAPIView
 from api.views.definitions import ERRORS
+from workflows.auditing import audited, request_actor
 from workflows.models import Role
 from workflows.selectors.tenancy import member_get
 from workflows.services.tokens import user_tokens_revoke
@@ -36,7 +37,9 @@ class OwnTokensRevokeView(APIView):
     @extend_schema(summary="Revoke all of my tokens", request=None,
                    responses={200: RevokedSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
-        version = user_tokens_revoke(user=request.user)
+        with audited(request_actor(request, via="api"), action="tokens.revoke_own", tenant=None,
+                     target_type="user", target_id=request.user.get_username()):
+            version = user_tokens_revoke(user=request.user)
         return Response({"username": request.user.get_username(), "token_version": version})
 
 
@@ -50,5 +53,6 @@ class MemberTokensRevokeView(TenantAPIView):
                    responses={200: RevokedSerializer, **ERRORS})
     def post(self, request: Request, username: str) -> Response:
         member = member_get(tenant=self.tenant, username=username)
-        version = user_tokens_revoke(user=member)
+        with self.audited("member.tokens_revoke", "user", member.get_username()):
+            version = user_tokens_revoke(user=member)
         return Response({"username": member.get_username(), "token_version": version})

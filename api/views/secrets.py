@@ -52,7 +52,9 @@ class SecretListView(TenantAPIView):
                    responses={201: SecretSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
         data = _parsed(SecretCreateSerializer, request.data)
-        secret = secret_create(tenant=self.tenant, name=data["name"], value=data["value"])
+        # The audit names the secret, never its value.
+        with self.audited("secret.create", "secret", data["name"]):
+            secret = secret_create(tenant=self.tenant, name=data["name"], value=data["value"])
         return Response(SecretSerializer(secret).data, status=status.HTTP_201_CREATED)
 
 
@@ -69,11 +71,14 @@ class SecretDetailView(TenantAPIView):
                    responses={200: SecretSerializer, 201: SecretSerializer, **ERRORS})
     def put(self, request: Request, name: str) -> Response:
         data = _parsed(SecretValueSerializer, request.data)
-        secret, created = secret_set(tenant=self.tenant, name=name, value=data["value"])
+        with self.audited("secret.set", "secret", name) as note:
+            secret, created = secret_set(tenant=self.tenant, name=name, value=data["value"])
+            note.summary = "created" if created else "value replaced"
         return Response(SecretSerializer(secret).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(summary="Delete a secret", responses={204: None, **ERRORS})
     def delete(self, request: Request, name: str) -> Response:
-        secret_delete(tenant=self.tenant, name=name)
+        with self.audited("secret.delete", "secret", name):
+            secret_delete(tenant=self.tenant, name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)

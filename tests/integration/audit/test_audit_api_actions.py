@@ -124,3 +124,30 @@ def test_the_client_address_follows_the_throttles_rule(bob):
     # Whatever the proxy setting says about X-Forwarded-For, the throttles' answer is recorded.
     assert entry.client_address == client_address(response.wsgi_request.META)
     assert entry.client_address in {"203.0.113.9", "127.0.0.1"}
+
+
+def test_secret_changes_and_token_revocations_each_leave_one_entry_without_the_value(bob,
+                                                                                   tenant):
+    member = MembershipFactory(tenant=tenant, role="viewer", user__username="carol").user
+    steps = [
+        ("secret.create", ("secret", "API_KEY"),
+         lambda: bob.post("/api/v1/secrets/", {"name": "API_KEY", "value": "sk-audit-1234"},
+                          format="json")),
+        ("secret.set", ("secret", "API_KEY"),
+         lambda: bob.put("/api/v1/secrets/API_KEY/", {"value": "sk-audit-5678"},
+                         format="json")),
+        ("secret.delete", ("secret", "API_KEY"),
+         lambda: bob.delete("/api/v1/secrets/API_KEY/")),
+        ("member.tokens_revoke", ("user", "carol"),
+         lambda: bob.post(f"/api/v1/members/{member.username}/revoke-tokens/")),
+    ]
+    for action, target, call in steps:
+        entry = _one_new_entry(_last_id(), call(), action)
+        assert (entry.target_type, entry.target_id) == target
+    text = " ".join(f"{e.summary} {e.details}" for e in AuditEntry.objects.all())
+    assert "sk-audit" not in text
+    before = _last_id()
+    assert bob.post("/api/v1/auth/tokens/revoke-all/").status_code == 200
+    (own,) = AuditEntry.objects.filter(id__gt=before)
+    assert (own.action, own.actor, own.target_id, own.tenant) == (
+        "tokens.revoke_own", "bob", "bob", None)
