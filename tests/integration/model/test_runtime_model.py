@@ -79,6 +79,7 @@ from workflows.services.instance_actions import (
     instance_retry,
 )
 from workflows.services.instances import instance_dispatch
+from workflows.services.operator_journal import OPERATOR_EVENT
 from workflows.services.poison import PoisonStep, step_mark_dead
 from workflows.services.sweeper import steps_sweep
 from workflows.services.timers import timers_fire_due
@@ -409,7 +410,8 @@ def build_machine(tenant, inbox: list):
 
         def check_held_instances_stand_still(self) -> None:
             """Nothing of a held instance runs (its journal grows by nothing), except the end
-            of the task that was running when it was held."""
+            of the task that was running when it was held, and the lines that say which
+            operator acted on it (an operator's bookmark resume is recorded and waits)."""
             held = dict(WorkflowInstance.objects.filter(tenant=tenant, held=True).annotate(
                 entries=Count("journal")).values_list("id", "entries"))
             held = {str(k): v for k, v in held.items()}
@@ -418,6 +420,7 @@ def build_machine(tenant, inbox: list):
                     continue
                 moved = [(event, activity_id) for event, activity_id in JournalEntry.objects
                          .filter(instance_id=instance_id, sequence__gt=before)
+                         .exclude(event=OPERATOR_EVENT)
                          .order_by("sequence").values_list("event", "activity_id")
                          if activity_id != self.finished_task_activity
                          or event not in ("completed", "faulted", "incident")]
