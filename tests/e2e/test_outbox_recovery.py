@@ -114,7 +114,9 @@ def test_steps_waiting_in_the_queue_are_not_sent_again(env, platform):
     # beat's sweeps every second.
     publish_definition(api, {**HELLO, "definition_id": "queued", "name": "queued",
                              "options": {"queue": "priority"}})
-    processes = [start_beat(env), start_worker(env, "sweeper")]
+    # DEBUG: Celery's lines about the once-a-second housekeeping tasks are hidden at INFO.
+    processes = [start_beat(env),
+                 start_worker({**env, "LOG_LEVEL": "DEBUG"}, "sweeper", loglevel="DEBUG")]
     try:
         ids = [api.post("/definitions/queued/dispatch/").json()["id"] for _ in range(20)]
         wait_until(lambda: Step.objects.filter(tenant=tenant, sent_at__isnull=False).count()
