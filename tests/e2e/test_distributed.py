@@ -3,7 +3,6 @@ real beat on a local SQS server and PostgreSQL. Nothing here is mocked."""
 
 import signal
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from django.db import connection
 from tests.e2e.conftest import publish_definition
 from tests.e2e.support.fixtures import ensure_test_queues
 from tests.e2e.support.platform import (
+    assert_branches_overlapped,
     kill_group,
     process_alive,
     start_worker,
@@ -85,7 +85,7 @@ def test_hundred_dispatched_workflows_finish_with_the_right_outputs(make_tenant,
 
 
 def test_fork_branches_run_in_parallel_on_two_workers(make_tenant, e2e_env, beat):
-    from workflows.models import ActivityExecution, WorkflowInstance
+    from workflows.models import WorkflowInstance
 
     # One slot each, and no prefetching beyond it (what long-running steps want): a message
     # waits for a free worker instead of queueing behind a busy one.
@@ -101,14 +101,7 @@ def test_fork_branches_run_in_parallel_on_two_workers(make_tenant, e2e_env, beat
         publish_definition(api, body)
         instance_id = api.post("/definitions/slow-fan/dispatch/").json()["id"]
         wait_until(lambda: all_finished([instance_id]), timeout=60, what="fork finished")
-        runs = [r.output for r in ActivityExecution.objects.filter(
-            instance_id=instance_id, activity_id__in=["left", "right"])]
-        assert len(runs) == 2
-        (a_start, a_end), (b_start, b_end) = [
-            (datetime.fromisoformat(r["started"]), datetime.fromisoformat(r["finished"]))
-            for r in runs]
-        assert a_start < b_end and b_start < a_end, runs  # the two sleeps overlapped
-        assert runs[0]["pid"] != runs[1]["pid"]
+        assert_branches_overlapped(instance_id)
         assert WorkflowInstance.objects.get(pk=instance_id).status == "finished"
     finally:
         stop_all(single)

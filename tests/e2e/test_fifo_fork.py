@@ -3,7 +3,6 @@ in parallel on two workers, as on standard queues (each step is its own message 
 
 import contextlib
 import uuid
-from datetime import datetime
 
 import pytest
 
@@ -12,6 +11,7 @@ from tests.e2e.support.fixtures import ensure_test_queues, sqs_env, unique_prefi
 from tests.e2e.support.platform import (
     Api,
     WebServer,
+    assert_branches_overlapped,
     platform_env,
     start_beat,
     start_worker,
@@ -50,7 +50,6 @@ def fifo_api(fifo_env, transactional_db):
 
 
 def test_a_forks_branches_run_in_parallel_on_fifo_queues(fifo_env, fifo_api):
-    from workflows.models import ActivityExecution
 
     processes = [start_beat(fifo_env), start_worker(fifo_env, "fifo-a", concurrency=1),
                  start_worker(fifo_env, "fifo-b", concurrency=1)]
@@ -62,13 +61,6 @@ def test_a_forks_branches_run_in_parallel_on_fifo_queues(fifo_env, fifo_api):
         publish_definition(fifo_api, body)
         instance_id = fifo_api.post("/definitions/fifo-fan/dispatch/").json()["id"]
         wait_until(lambda: all_finished([instance_id]), timeout=90, what="fork finished")
-        runs = [r.output for r in ActivityExecution.objects.filter(
-            instance_id=instance_id, activity_id__in=["left", "right"])]
-        assert len(runs) == 2
-        (a_start, a_end), (b_start, b_end) = [
-            (datetime.fromisoformat(r["started"]), datetime.fromisoformat(r["finished"]))
-            for r in runs]
-        assert a_start < b_end and b_start < a_end, runs  # the two sleeps overlapped
-        assert runs[0]["pid"] != runs[1]["pid"]
+        assert_branches_overlapped(instance_id)
     finally:
         stop_all(processes)

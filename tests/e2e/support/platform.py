@@ -138,3 +138,20 @@ def kill_group(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+def assert_branches_overlapped(instance_id) -> None:
+    """The fork's `left` and `right` sleeps (test.sleep) ran at the same time, in two
+    different processes: its branches ran in parallel."""
+    from datetime import datetime
+
+    from workflows.models import ActivityExecution
+
+    runs = [r.output for r in ActivityExecution.objects.filter(
+        instance_id=instance_id, activity_id__in=["left", "right"])]
+    assert len(runs) == 2
+    (a_start, a_end), (b_start, b_end) = [
+        (datetime.fromisoformat(r["started"]), datetime.fromisoformat(r["finished"]))
+        for r in runs]
+    assert a_start < b_end and b_start < a_end, runs  # the two sleeps overlapped
+    assert runs[0]["pid"] != runs[1]["pid"]
