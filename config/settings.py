@@ -392,6 +392,14 @@ WEFT_RETENTION_MAX_PER_TICK = env_int("WEFT_RETENTION_MAX_PER_TICK", 500)
 WEFT_RETENTION_INTERVAL = float(env_str("WEFT_RETENTION_INTERVAL", "60"))
 CELERY_BEAT_SCHEDULE["weft-apply-retention"] = {
     "task": "weft.apply_retention", "schedule": WEFT_RETENTION_INTERVAL}
+# Monthly partitions of the journal and the activity executions (PostgreSQL; docs/decisions.md
+# "Partitions"): made this many months ahead by `weft.maintain_partitions` every interval
+# (seconds); creating, detaching and dropping one waits at most this long for its locks.
+WEFT_PARTITION_MONTHS_AHEAD = env_int("WEFT_PARTITION_MONTHS_AHEAD", 3)
+WEFT_PARTITION_INTERVAL = float(env_str("WEFT_PARTITION_INTERVAL", "3600"))
+WEFT_PARTITION_LOCK_TIMEOUT_MS = env_int("WEFT_PARTITION_LOCK_TIMEOUT_MS", 100)
+CELERY_BEAT_SCHEDULE["weft-maintain-partitions"] = {
+    "task": "weft.maintain_partitions", "schedule": WEFT_PARTITION_INTERVAL}
 # The archive: gzip JSON Lines objects in this bucket under this prefix. No bucket: expired
 # instances are deleted without an archive. The endpoint only for a local or compatible server.
 WEFT_ARCHIVE_BUCKET = env_str("WEFT_ARCHIVE_BUCKET", "")

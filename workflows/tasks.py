@@ -13,6 +13,7 @@ from workflows.services.archive import archive_store_from_settings
 from workflows.services.audit import audit_entries_purge
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.events import retained_events_purge
+from workflows.services.partitions import partitions_create_ahead
 from workflows.services.poison import PoisonStep
 from workflows.services.retention import retention_apply
 from workflows.services.runner import step_process
@@ -98,3 +99,8 @@ def purge_audit_entries() -> int:
 @shared_task(name="weft.apply_retention", ignore_result=True)
 def apply_retention() -> dict:
     return dataclasses.asdict(retention_apply(store=archive_store_from_settings()))
+
+
+@shared_task(name="weft.maintain_partitions", ignore_result=True)
+def maintain_partitions() -> list[str]:
+    return partitions_create_ahead()

@@ -79,9 +79,19 @@ class WorkflowInstance(models.Model):
         return f"{self.definition_id} v{self.version} {self.id} ({self.status})"
 
 
+# The journal and the activity executions are partitioned by month on PostgreSQL, by the
+# instance's creation time (copied into each row: all rows of an instance share one partition, so
+# the unique keys below, which must include the partition key, mean what they meant before).
+# Their foreign key to the instance is not enforced by the database: retention leaves the rows of
+# a retired instance in a closed month and drops the whole partition once that month's last
+# instance is gone (docs/decisions.md "Partitions"; workflows/services/partitions.py).
+PARTITION_KEY_HELP = "The instance's created_at: the partition key (monthly, on PostgreSQL)."
+
+
 class ActivityExecution(models.Model):
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
-                                 related_name="activity_executions")
+                                 related_name="activity_executions", db_constraint=False)
+    instance_created_at = models.DateTimeField(editable=False, help_text=PARTITION_KEY_HELP)
     key = models.CharField(max_length=64, help_text="The engine's id for this execution.")
     activity_id = models.CharField(max_length=100)
     activity_type = models.CharField(max_length=100)
@@ -99,7 +109,8 @@ class ActivityExecution(models.Model):
     class Meta:
         ordering = ["instance", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["instance", "key"], name="execution_unique_key"),
+            models.UniqueConstraint(fields=["instance", "key", "instance_created_at"],
+                                    name="execution_unique_key"),
         ]
 
     def __str__(self) -> str:
@@ -108,7 +119,8 @@ class ActivityExecution(models.Model):
 
 class JournalEntry(models.Model):
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
-                                 related_name="journal")
+                                 related_name="journal", db_constraint=False)
+    instance_created_at = models.DateTimeField(editable=False, help_text=PARTITION_KEY_HELP)
     sequence = models.PositiveIntegerField()
     event = models.CharField(max_length=32)
     activity_id = models.CharField(max_length=100, blank=True, default="")
@@ -121,7 +133,8 @@ class JournalEntry(models.Model):
         ordering = ["instance", "sequence"]
         verbose_name_plural = "journal entries"
         constraints = [
-            models.UniqueConstraint(fields=["instance", "sequence"], name="journal_unique_seq"),
+            models.UniqueConstraint(fields=["instance", "sequence", "instance_created_at"],
+                                    name="journal_unique_seq"),
         ]
 
     def __str__(self) -> str:

@@ -23,7 +23,8 @@ def journal_operator_action(instance: WorkflowInstance, *, action: str, actor: s
     state["journal_seq"] = state.get("journal_seq", 0) + 1
     who = actor_label(actor)
     return JournalEntry.objects.create(
-        instance=instance, sequence=state["journal_seq"], event=OPERATOR_EVENT,
+        instance=instance, instance_created_at=instance.created_at,
+        sequence=state["journal_seq"], event=OPERATOR_EVENT,
         message=f"{action} by {who}", data={"action": action, "actor": who, **(data or {})},
         timestamp=timezone.now(),
     )

@@ -95,7 +95,8 @@ class ResultRecorder:
         if self.journal:
             JournalEntry.objects.bulk_create([
                 JournalEntry(
-                    instance=instance, sequence=entry["sequence"], event=entry["event"],
+                    instance=instance, instance_created_at=instance.created_at,
+                    sequence=entry["sequence"], event=entry["event"],
                     activity_id=entry.get("activity_id") or "",
                     activity_type=entry.get("activity_type") or "",
                     message=str(entry.get("message") or ""), data=entry.get("data"),
@@ -107,7 +108,8 @@ class ResultRecorder:
             ActivityExecution.objects.bulk_create(
                 [
                     ActivityExecution(
-                        instance=instance, key=record["key"], activity_id=record["activity_id"],
+                        instance=instance, instance_created_at=instance.created_at,
+                        key=record["key"], activity_id=record["activity_id"],
                         activity_type=record["type"], status=record["status"],
                         attempt=record.get("attempt") or 1, input=record.get("input"),
                         output=record.get("output"), outcome=record.get("outcome"),
@@ -118,7 +120,7 @@ class ResultRecorder:
                     for record in self.executions.values()
                 ],
                 update_conflicts=True,
-                unique_fields=["instance", "key"],
+                unique_fields=["instance", "key", "instance_created_at"],
                 update_fields=EXECUTION_UPDATE_FIELDS,
             )
         if self.removed_bookmarks:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -36,6 +36,11 @@ from workflows.models import (
     WorkflowInstance,
 )
 from workflows.services.archive import ArchiveFailed, ArchiveStore, instance_archive_write
+from workflows.services.partitions import (
+    PARTITIONED,
+    partitions_drop_retired,
+    rows_left_for_drop,
+)
 
 logger = structlog.get_logger("weft.retention")
 
@@ -72,6 +77,7 @@ class RetentionReport:
     steps_deleted: int = 0
     fires_deleted: int = 0
     events_deleted: int = 0
+    partitions_dropped: int = 0
 
 
 def tenant_retention(tenant: Tenant) -> RetentionPolicy:
@@ -147,26 +153,50 @@ def instances_delete_batch(*, candidates: Q, store: ArchiveStore | None, batch_s
 
 @transaction.atomic
 def _delete_archived(candidates: Q, snapshots: dict, report: RetentionReport) -> None:
-    locked = dict(WorkflowInstance.objects.filter(candidates, pk__in=list(snapshots))
-                  .select_for_update(skip_locked=True, of=("self",))
-                  .values_list("pk", "updated_at"))
-    ids = [pk for pk, updated_at in locked.items() if snapshots[pk][0] == updated_at]
+    locked = {pk: (updated_at, created_at) for pk, updated_at, created_at in
+              WorkflowInstance.objects.filter(candidates, pk__in=list(snapshots))
+              .select_for_update(skip_locked=True, of=("self",))
+              .values_list("pk", "updated_at", "created_at")}
+    ids = [pk for pk, (updated_at, _) in locked.items() if snapshots[pk][0] == updated_at]
     if not ids:
         return
     records = [snapshots[pk][1] for pk in ids if snapshots[pk][1] is not None]
     InstanceArchive.objects.bulk_create(records, update_conflicts=True,
                                         unique_fields=["instance_id"],
                                         update_fields=["key", "size", "sha256", "archived_at"])
-    # The big children first, each one DELETE by instance (their foreign-key index).
+    # The big children first, each one DELETE by instance (their foreign-key index). Journal
+    # and executions in a month that is over stay for the drop of its partitions.
+    left = rows_left_for_drop({pk: locked[pk][1] for pk in ids})
+    row_ids = [pk for pk in ids if pk not in left]
     for model in (JournalEntry, ActivityExecution, Incident, Bookmark):
-        model.objects.filter(instance_id__in=ids).delete()
+        model.objects.filter(instance_id__in=row_ids if model in PARTITIONED else ids).delete()
     TriggerFire.objects.filter(instance_id__in=ids).delete()
     Step.objects.filter(instance_id__in=ids).delete()
-    WorkflowInstance.objects.filter(pk__in=ids).delete()
+    _instances_delete(ids)
     report.archived += len(records)
     report.deleted += len(ids)
     for pk in ids:
         logger.info("instance_retired", instance_id=str(pk), archived=snapshots[pk][1] is not None)
+
+
+DELETED_FIRST = (JournalEntry, ActivityExecution, Incident, Bookmark, TriggerFire, Step)
+
+
+def _instances_delete(ids: list) -> None:
+    """Delete the instance rows once their children are gone, without Django's cascade, which
+    would look for journal and executions again (and delete those left for a partition drop).
+    Other relations get what their `on_delete` says."""
+    for relation in WorkflowInstance._meta.related_objects:
+        if relation.related_model in DELETED_FIRST:
+            continue
+        rows = relation.related_model._base_manager.filter(
+            **{f"{relation.field.name}__in": ids})
+        if relation.on_delete is models.SET_NULL:
+            rows.update(**{relation.field.name: None})
+        else:
+            rows.delete()
+    # The collector's own statement for rows with nothing left to cascade to.
+    WorkflowInstance.objects.filter(pk__in=ids)._raw_delete(WorkflowInstance.objects.db)
 
 
 def _deleted_definitions_finish(*, limit: int, report: RetentionReport) -> None:
@@ -224,6 +254,7 @@ def retention_apply(*, store: ArchiveStore | None, now: datetime | None = None,
         batch_size=rows_batch, limit=rows_limit)
     report.events_deleted = _rows_delete(RetainedEvent.objects.filter(expires_at__lt=now),
                                          batch_size=rows_batch, limit=rows_limit)
+    report.partitions_dropped = len(partitions_drop_retired(now=now))
     if any(dataclasses.astuple(report)):
         logger.info("retention_applied", **dataclasses.asdict(report))
     return report

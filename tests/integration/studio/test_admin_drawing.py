@@ -44,9 +44,11 @@ def test_instance_change_page_draws_what_each_activity_did(admin, tenant):
     instance = WorkflowInstance.objects.create(
         tenant=tenant, definition_version=definition, definition_id="hello", version=1,
         status="faulted")
-    ActivityExecution.objects.create(instance=instance, key="k1", activity_id="greet",
+    ActivityExecution.objects.create(instance=instance, instance_created_at=instance.created_at,
+                                     key="k1", activity_id="greet",
                                      activity_type="SetOutput", status="completed")
-    ActivityExecution.objects.create(instance=instance, key="k2", activity_id="log",
+    ActivityExecution.objects.create(instance=instance, instance_created_at=instance.created_at,
+                                     key="k2", activity_id="log",
                                      activity_type="WriteLine", status="faulted")
     page = admin.get(f"/admin/workflows/workflowinstance/{instance.pk}/change/")
     assert page.status_code == 200
