@@ -175,16 +175,21 @@ def partitions_drop_retired(*, now: datetime | None = None) -> list[str]:
 
 
 def _partitions_drop(month: datetime, partitions: dict[str, str]) -> list[str]:
+    # The parents are locked only for the check and the detach (catalog changes); the drop of
+    # the detached tables (their files) follows in a transaction of its own.
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_timeout(cursor)
-        cursor.execute(f"LOCK TABLE {', '.join(partitions)} IN ACCESS EXCLUSIVE MODE")
+        # ONLY the parents: the other months' partitions stay readable.
+        parents = ", ".join(f"ONLY {table}" for table in partitions)
+        cursor.execute(f"LOCK TABLE {parents} IN ACCESS EXCLUSIVE MODE")
         # Checked again under the lock: nothing of that month is written meanwhile.
         if _instances_created_in(month):
             return []
         for table, name in partitions.items():
             cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
-            cursor.execute(f"DROP TABLE {name}")
     names = list(partitions.values())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {', '.join(names)}")
     logger.info("partitions_dropped", month=f"{month:%Y-%m}", partitions=names)
     return names
 

@@ -6,6 +6,7 @@ import importlib
 import types
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -248,3 +249,20 @@ def test_the_migration_converts_tables_with_rows_both_ways(tenant, publish):
     # New rows get new ids (the identity carried over).
     instance_execute(tenant=tenant, definition_id="writes", input={"name": "lin"})
     assert JournalEntry.objects.order_by("-id").first().id > max(row[0] for row in before[JOURNAL])
+
+
+def test_a_drop_waits_no_longer_than_its_lock_timeout(db, settings):
+    """A transaction that holds the journal (a step writing its rows) makes the drop give up
+    after `WEFT_PARTITION_LOCK_TIMEOUT_MS` and try again on a later tick."""
+    settings.WEFT_PARTITION_LOCK_TIMEOUT_MS = 50
+    later = month_start(timezone.now()) + timedelta(days=366)  # every month made is over then
+    with psycopg.connect(**connection.get_connection_params()) as step:
+        step.execute("SET lock_timeout = '10s'")
+        step.execute(f"LOCK TABLE ONLY {JOURNAL} IN ROW EXCLUSIVE MODE")  # as an INSERT does
+
+        assert partitions_drop_retired(now=later) == []
+
+        step.rollback()
+    dropped = partitions_drop_retired(now=later)
+    assert partition_name(JOURNAL, month_start(timezone.now())) in dropped
+    assert partition_name(EXECUTIONS, month_start(timezone.now())) in dropped
