@@ -117,7 +117,8 @@ def delete_against_drop(url: str) -> dict:
                 conn.execute(f"DROP TABLE {table}_p{second}")
         dropped = time.monotonic() - started
         drop_wal = conn.execute("SELECT pg_current_wal_lsn() - %s::pg_lsn", [wal]).fetchone()[0]
-    return {"delete_wal": int(delete_wal), "drop_wal": int(drop_wal),"deleted_rows": rows, "delete_s": deleted, "dropped_rows": sizes, "drop_s": dropped,
+    return {"delete_wal": int(delete_wal), "drop_wal": int(drop_wal),
+            "deleted_rows": rows, "delete_s": deleted, "dropped_rows": sizes, "drop_s": dropped,
             "detach_s": detached}
 
 
