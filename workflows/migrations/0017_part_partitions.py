@@ -18,8 +18,8 @@ Django's model keeps `id` as its primary key (ids stay unique: one identity sequ
 whole table, carried over from the old table).
 
 Time: the copy is one INSERT ... SELECT in the migration's transaction, with the indexes built
-after it; about 25 s per million journal rows on the development machine (bench figure in
-docs/decisions.md). The tables are locked meanwhile: an install with many millions of rows runs
+after it; 20-22 s per million rows on the 2-core development machine under load
+(`python -m bench.partitions`, docs/decisions.md). The tables are locked meanwhile: an install with many millions of rows runs
 it in a maintenance window, or follows the online procedure in docs/decisions.md.
 
 Reversible: the reverse builds plain tables again, without the rows of instances already deleted
