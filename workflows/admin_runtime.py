@@ -192,9 +192,11 @@ class WorkflowInstanceAdmin(ReadOnlyAdmin):
                             args=[instance.id, a.name])}
             for a in ACTIONS.values() if a.available(instance, bool(bookmarks))
         ] if may_operate else []
-        executions = list(ActivityExecution.objects.filter(instance=instance)
+        # The partition key: one month's partition read (docs/decisions.md "Partitions").
+        mine = {"instance": instance, "instance_created_at": instance.created_at}
+        executions = list(ActivityExecution.objects.filter(**mine)
                           .order_by("-id")[:EXECUTIONS_SHOWN])[::-1]
-        journal = Paginator(JournalEntry.objects.filter(instance=instance)
+        journal = Paginator(JournalEntry.objects.filter(**mine)
                             .order_by("sequence"), JOURNAL_PAGE_SIZE)
         page_number = request.GET.get("journal") or journal.num_pages
         journal_page = journal.get_page(page_number)

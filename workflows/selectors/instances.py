@@ -55,13 +55,18 @@ def instance_get(*, tenant: Tenant, instance_id) -> WorkflowInstance:
 
 
 def instance_journal(*, tenant: Tenant, instance_id) -> QuerySet[JournalEntry]:
-    instance_get(tenant=tenant, instance_id=instance_id)
-    return JournalEntry.objects.filter(instance_id=instance_id).order_by("sequence")
+    instance = instance_get(tenant=tenant, instance_id=instance_id)
+    # With the partition key, PostgreSQL reads the instance's month only.
+    rows = JournalEntry.objects.filter(instance_id=instance_id,
+                                       instance_created_at=instance.created_at)
+    return rows.order_by("sequence")
 
 
 def instance_activity_executions(*, tenant: Tenant, instance_id) -> QuerySet[ActivityExecution]:
-    instance_get(tenant=tenant, instance_id=instance_id)
-    return ActivityExecution.objects.filter(instance_id=instance_id).order_by("id")
+    instance = instance_get(tenant=tenant, instance_id=instance_id)
+    rows = ActivityExecution.objects.filter(instance_id=instance_id,
+                                            instance_created_at=instance.created_at)
+    return rows.order_by("id")
 
 
 def instance_bookmarks(*, tenant: Tenant, instance_id) -> QuerySet[Bookmark]:

@@ -53,7 +53,8 @@ def instance_waiting_on(*, instance: WorkflowInstance) -> WaitingOn:
             .first()
         if incident is not None:
             execution = (ActivityExecution.objects.filter(
-                instance=instance, activity_id=incident.activity_id, status="faulted")
+                instance=instance, instance_created_at=instance.created_at,
+                activity_id=incident.activity_id, status="faulted")
                 .order_by("-id").only("traceback").first()) if incident.activity_id else None
             waiting.fault = {
                 "activity_id": incident.activity_id or None, "code": incident.code,

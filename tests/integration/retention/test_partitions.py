@@ -3,6 +3,7 @@ builds, the job that creates partitions ahead, where rows land, and retention dr
 partitions only once nothing of that month is left."""
 
 import importlib
+import re
 import types
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from tests.factories import UserFactory
 from tests.integration.execution.conftest import drain_steps
 from tests.integration.retention.conftest import WRITES, ended
 from workflows.models import ActivityExecution, JournalEntry, WorkflowInstance
+from workflows.selectors.instances import instance_activity_executions, instance_journal
 from workflows.services.inline import instance_execute
 from workflows.services.partitions import (
     GRACE,
@@ -98,6 +100,13 @@ def test_rows_land_in_their_instances_month(tenant, publish):
         assert where(table, instance.pk) == {partition_name(table, month)}
     entry = JournalEntry.objects.filter(instance=instance).first()
     assert entry.instance_created_at == instance.created_at
+    # The lists read the instance's month only (the partition key prunes the others).
+    journal = instance_journal(tenant=tenant, instance_id=instance.pk)
+    executions = instance_activity_executions(tenant=tenant, instance_id=instance.pk)
+    for table, rows in ((JOURNAL, journal), (EXECUTIONS, executions)):
+        plan = rows.explain()
+        read = {name for name in partitions_of(table) if re.search(rf" on {name}\b", plan)}
+        assert read == {partition_name(table, month)}, plan
     # Django still finds, updates and deletes rows by `id` alone.
     entry.message = "edited"
     entry.save()
