@@ -11,37 +11,18 @@ over it for a filter's choices, no facet counts.
   stored.
 """
 
-import json
-
 from django.contrib import admin
 from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.core.paginator import Paginator
-from django.db import connections
 from django.utils.functional import cached_property
 
-EXACT_UP_TO = 1000
-
-
-def estimated_rows(queryset) -> int:
-    """The planner's estimate of how many rows `queryset` returns (EXPLAIN, no execution)."""
-    compiler = queryset.order_by().query.get_compiler(queryset.db)
-    sql, params = compiler.as_sql()
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+from workflows.selectors.estimates import bounded_count
 
 
 class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
-        bounded = queryset.order_by()[:EXACT_UP_TO + 1].count()
-        if bounded <= EXACT_UP_TO:
-            return bounded
-        return max(estimated_rows(queryset), bounded)
+        return bounded_count(self.object_list)[0]
 
 
 class RecentValuesFilter(AllValuesFieldListFilter):

@@ -81,15 +81,18 @@ export async function renderInstanceList(ctx, main) {
       ctx.api.get("/instances/", { ...q, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
       ctx.api.get("/instances/counts/", countQuery),
     ]);
+    // Above 1,000 a status's count is the database's estimate (listed in `approximate`).
+    const approx = summary.approximate || [];
     clear(counts);
     counts.append(h("button", { type: "button", class: `count ${filters.status ? "" : "active"}`,
       onclick: () => { filters.status = ""; statusSelect.value = ""; firstPage(); syncUrl(); refresh(); } },
-    `all ${summary.total}`));
+    `all ${approx.length ? "~" : ""}${summary.total}`));
     for (const s of STATUSES) {
       counts.append(h("button", { type: "button", class: `count status-${s} ${filters.status === s ? "active" : ""}`,
         "data-status": s, "aria-pressed": String(filters.status === s),
         onclick: () => { filters.status = s; statusSelect.value = s; firstPage(); syncUrl(); refresh(); } },
-      `${s} `, h("span", { class: "n" }, String(summary.counts[s]))));
+      `${s} `, h("span", { class: "n", title: approx.includes(s) ? "an estimate" : null },
+        `${approx.includes(s) ? "~" : ""}${summary.counts[s]}`)));
     }
     clear(table).append(h("thead", {}, h("tr", {},
       ["Instance", "Definition", "Status", "Correlation id", "Created", "Updated"].map((t) => h("th", { scope: "col" }, t)))));
@@ -116,7 +119,7 @@ export async function renderInstanceList(ctx, main) {
           if (pageNo === 1 && !cursor) firstPage();
           syncUrl(); refresh();
         } }, "Previous"),
-      h("span", { class: "muted" }, shown ? `${start + 1}–${start + shown} of ${Math.max(total, start + shown)}` : "0"),
+      h("span", { class: "muted" }, shown ? `${start + 1}–${start + shown} of ${approx.length ? "about " : ""}${Math.max(total, start + shown)}` : "0"),
       h("button", { type: "button", disabled: !page.next,
         onclick: () => { cursor = cursorOf(page.next); pageNo += 1; syncUrl(); refresh(); } }, "Next"));
     live.textContent = `Live · updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;

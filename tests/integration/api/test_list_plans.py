@@ -281,6 +281,38 @@ def test_dead_letters_page_by_index(seeded):
     assert_indexed(captured, expect={"deadletter_recent"})
 
 
+@pytest.mark.parametrize("params", [{}, {"definition_id": "def-8"}, {"correlation_id": "c-40"},
+                                    {"created_after": "2000-01-01T00:00:00Z"}])
+def test_counts_by_status_read_a_bounded_number_of_index_entries(seeded, params, settings):
+    from workflows.models import WorkflowInstance
+    from workflows.selectors.estimates import EXACT_UP_TO
+
+    body, captured = get(seeded["client"], "/api/v1/instances/counts/", params)
+    assert_indexed(captured)
+    counts = [q["sql"] for q in captured if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT" in sql.upper() for sql in counts)
+    # 1,000 instances of acme: under the bound, every count is exact.
+    exact = WorkflowInstance.objects.filter(tenant__slug="acme")
+    if params.get("definition_id"):
+        exact = exact.filter(definition_id=params["definition_id"])
+    if params.get("correlation_id"):
+        exact = exact.filter(correlation_id=params["correlation_id"])
+    assert body["approximate"] == [] and body["total"] == exact.count() <= EXACT_UP_TO
+
+
+def test_counts_above_the_bound_are_the_planner_s_estimate(seeded, tenant):
+    from workflows.selectors.instance_counts import instance_counts_by_status
+
+    with CaptureQueriesContext(connection) as captured:
+        counts, approximate = instance_counts_by_status(tenant=tenant, up_to=100)
+    # acme has 1,000 instances: a third each pending, suspended and cancelled.
+    assert sorted(approximate) == ["cancelled", "pending", "suspended"]
+    assert all(counts[status] > 100 for status in approximate)
+    assert counts["running"] == counts["finished"] == counts["faulted"] == 0
+    assert not any("COUNT(" in q["sql"].upper() and "LIMIT" not in q["sql"].upper()
+                   for q in captured)
+
+
 # ---- waits found by their hash ----------------------------------------------------------------
 
 
@@ -381,8 +413,9 @@ def test_admin_lists_of_big_tables_count_nothing_unbounded(seeded, model):
 
 
 def test_the_admin_says_about_how_many_beyond_the_exact_bound(seeded):
-    from workflows.admin_paging import EXACT_UP_TO, EstimatedCountPaginator
+    from workflows.admin_paging import EstimatedCountPaginator
     from workflows.models import JournalEntry
+    from workflows.selectors.estimates import EXACT_UP_TO
 
     small = EstimatedCountPaginator(JournalEntry.objects.filter(instance_id=seeded["parent"]),
                                     100)
