@@ -248,13 +248,13 @@ OPERATIONS = [
                                            name="journal_unique_seq")),
     migrations.AlterField(
         model_name="activityexecution", name="instance",
-        field=models.ForeignKey(db_constraint=False,
+        field=models.ForeignKey(db_constraint=False, db_index=False,
                                 on_delete=django.db.models.deletion.CASCADE,
                                 related_name="activity_executions",
                                 to="workflows.workflowinstance")),
     migrations.AlterField(
         model_name="journalentry", name="instance",
-        field=models.ForeignKey(db_constraint=False,
+        field=models.ForeignKey(db_constraint=False, db_index=False,
                                 on_delete=django.db.models.deletion.CASCADE,
                                 related_name="journal", to="workflows.workflowinstance")),
 ]
@@ -263,7 +263,9 @@ OPERATIONS = [
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("workflows", "0016_retention_and_archive"),
+        # After the index migration: its CONCURRENTLY builds need plain tables, and the
+        # conversion carries the indexes it made over to the partitioned tables.
+        ("workflows", "0017_lists_indexes"),
     ]
 
     operations = [
