@@ -10,9 +10,9 @@ it, and at the end unless `--keep-database`), migrates it, and then:
    and max of `--samples` requests each, with their SQL statements, against the 100 ms target;
 3. starts a local SQS/S3 server (moto) and real Celery workers, keeps small workflows running,
    and runs the retention job over `--expire-archive` seeded instances with the archive on the
-   local S3, then over `--expire` more without archive (bench/scale_retention.py): instances removed per
-   second, the workers' throughput with and without retention, and the longest time anything
-   waited on a lock that retention held.
+   local S3, then over `--expire` more without archive (bench/scale_retention.py): instances
+   removed per second, the workers' throughput with and without retention, and the longest
+   time anything waited on a lock that retention held.
 
 The figures go to bench/RESULTS.md, section "## Scale: ...", under a subsection per
 `--label` (a run with the same label replaces it; others are kept), with the load average,
@@ -340,6 +340,10 @@ def subsection(args, out: dict) -> str:
     parts.append(f"{len(missed)} of {sum(1 for x in out['lists'] if x.times)} pages miss the "
                  f"100 ms p95 target" + (": " + ", ".join(f"{x.group} {x.name}" for x in missed)
                                          if missed else "") + ".")
+    slowest = scale_measure.slowest_markdown(out["lists"])
+    if slowest:
+        parts.append("The slowest SQL statement of those pages (the most frequent one, its "
+                     "median time):\n\n" + slowest)
     result = out.get("retention")
     if result is not None:
         parts += [

@@ -15,8 +15,10 @@ following `next`; a page number or offset is jumped to only when the answer says
 from __future__ import annotations
 
 import random
+import re
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +42,7 @@ class Measure:
     rows: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     note: str = ""
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # per request
 
     @property
     def p50(self) -> float:
@@ -153,7 +156,7 @@ def measures(seeded, api_client) -> list[Measure]:
                 lambda r: q(f"{API}/instances/", status="finished")),
         Measure("instances, status=faulted", "API",
                 lambda r: q(f"{API}/instances/", status="faulted")),
-        Measure("instances, status=running (rare)", "API",
+        Measure("instances, status=running (recent ones only)", "API",
                 lambda r: q(f"{API}/instances/", status="running")),
         Measure("instances, definition_id (one of 3 busiest)", "API",
                 lambda r: q(f"{API}/instances/", definition_id=r.choice(popular))),
@@ -265,6 +268,20 @@ def _sample(measure: Measure, client, rng: random.Random, record: bool) -> None:
     measure.queries.append(len(captured))
     measure.sql_times.append(sum(float(q.get("time") or 0) for q in captured))
     measure.rows.append(rows)
+    if len(captured):
+        worst = max(captured, key=lambda q: float(q.get("time") or 0))
+        measure.slowest.append((float(worst.get("time") or 0), statement_shape(worst["sql"])))
+
+
+def statement_shape(sql: str, length: int = 220) -> str:
+    """A statement without its literals, column lists or table qualifiers, shortened: what the
+    slowest statements have in common across requests."""
+    shape = re.sub(r"'[^']*'", "?", sql)
+    shape = re.sub(r"\b\d+(\.\d+)?\b", "?", shape)
+    shape = re.sub(r"\s+", " ", shape).strip()
+    shape = re.sub(r'"\w+"\.(")', r"\1", shape)  # "table"."column" -> "column"
+    shape = re.sub(r"^SELECT (DISTINCT )?(?!COUNT)[^()]{40,}? FROM", r"SELECT \1... FROM", shape)
+    return shape if len(shape) <= length else shape[:length] + "..."
 
 
 def measure_lists(seeded, *, samples: int, seed: int = 7, warm_up: bool = True,
@@ -282,6 +299,20 @@ def measure_lists(seeded, *, samples: int, seed: int = 7, warm_up: bool = True,
         if n and n % max(1, samples // 5) == 0:
             log(f"  list pages: {n} of {samples} rounds")
     return chosen
+
+
+def slowest_markdown(chosen: list[Measure]) -> str:
+    """For each page that missed the target: its most frequent slowest statement and the
+    median time of that statement."""
+    lines = []
+    for m in chosen:
+        if not m.times or m.met or not m.slowest:
+            continue
+        shape, _ = Counter(shape for _, shape in m.slowest).most_common(1)[0]
+        times = [t for t, s in m.slowest if s == shape]
+        lines.append(f"- {m.group}: {m.name}: {statistics.median(times) * 1000:.0f} ms median, "
+                     f"`{shape}`")
+    return "\n".join(lines)
 
 
 def markdown(chosen: list[Measure]) -> str:

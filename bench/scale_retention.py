@@ -36,6 +36,12 @@ SELECT l.pid, l.locktype, l.mode, coalesce(l.relation::regclass::text, ''), l.wa
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE NOT l.granted AND a.datname = current_database() AND l.pid <> pg_backend_pid()
 """
+# The open transactions of the retention job's connections that locked or wrote rows (they
+# have a transaction id): how long it holds what it locked.
+TRANSACTIONS_SQL = """
+SELECT pid, xact_start, clock_timestamp() FROM pg_stat_activity
+WHERE pid = ANY(%s) AND xact_start IS NOT NULL AND backend_xid IS NOT NULL
+"""
 
 
 def connection_dsn() -> str:
@@ -79,6 +85,8 @@ class LockWatch(threading.Thread):
         self.dsn, self.interval = dsn, interval
         self.waits: dict[tuple[int, datetime | str], Wait] = {}
         self.retention_pids: set[int] = set()
+        # (pid, xact_start) -> (xact_start, last seen): retention's transactions
+        self.transactions: dict[tuple[int, datetime], tuple[datetime, datetime]] = {}
         self.samples = 0
         self._stop_event = threading.Event()
         self.error: str = ""
@@ -100,6 +108,10 @@ class LockWatch(threading.Thread):
                                 what=f"{mode} on {relation or kind}", query=query)
                         wait.last_seen = now
                         wait.blockers |= set(blockers or ())
+                    if self.retention_pids:
+                        for pid, began, now in conn.execute(
+                                TRANSACTIONS_SQL, (list(self.retention_pids),)).fetchall():
+                            self.transactions[(pid, began)] = (began, now)
                     self.samples += 1
                     time.sleep(self.interval)
         except Exception as exc:  # reported, never fatal: the watcher is only a witness
@@ -108,6 +120,11 @@ class LockWatch(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=5)
+
+    def longest_transaction_ms(self, start: datetime, end: datetime) -> float:
+        spans = [(seen - began).total_seconds() * 1000
+                 for began, seen in self.transactions.values() if seen >= start and began <= end]
+        return max(spans, default=0.0)
 
     def between(self, start: datetime, end: datetime) -> list[Wait]:
         return [w for w in self.waits.values() if w.last_seen >= start and w.began <= end]
@@ -178,6 +195,7 @@ class Phase:
     other_lock_max_ms: float = 0.0  # longest other wait (workers among themselves)
     other_lock_example: str = ""
     retention_waited_max_ms: float = 0.0  # retention itself waiting on others
+    retention_transaction_max_ms: float = 0.0  # its longest transaction seen (10 ms samples)
 
     @property
     def seconds(self) -> float:
@@ -271,6 +289,8 @@ def lock_figures(phase: Phase, watch: LockWatch) -> None:
         phase.other_lock_example = f"{worst.what}: {worst.query}"
     if own:
         phase.retention_waited_max_ms = max(w.ms for w in own)
+    if phase.retention:
+        phase.retention_transaction_max_ms = watch.longest_transaction_ms(phase.start, phase.end)
 
 
 @dataclass
@@ -347,8 +367,8 @@ def markdown(result: RetentionResult, with_load: bool) -> str:
     lines = ["| phase | seconds | load avg at start | instances expired / archived / deleted | "
              "deleted per s | workflows per s | steps per s | step claim to done p99 / max ms | "
              "step publish to claim p99 / max ms | longest wait on a lock retention held | "
-             "longest other lock wait |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "retention's longest writing transaction | longest other lock wait |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in result.phases:
         removed = (f"{p.expired:,} / {p.retention.get('archived', 0):,} / "
                    f"{p.retention.get('deleted', 0):,}" if p.retention else "-")
@@ -359,8 +379,9 @@ def markdown(result: RetentionResult, with_load: bool) -> str:
         retention_wait = (f"{p.retention_lock_max_ms:.0f} ms ({p.retention_lock_waits} waits)"
                           if p.retention_lock_waits else "none seen")
         other = f"{p.other_lock_max_ms:.0f} ms" if p.other_lock_max_ms else "none seen"
+        transaction = f"{p.retention_transaction_max_ms:.0f} ms" if p.retention else "-"
         lines.append(f"| {p.name} | {p.seconds:.0f} | {p.load_avg} | {removed} | {per_s} | "
-                     f"{load} | {retention_wait} | {other} |")
+                     f"{load} | {retention_wait} | {transaction} | {other} |")
     return "\n".join(lines)
 
 
@@ -382,6 +403,11 @@ def summary(result: RetentionResult, with_load: bool) -> list[str]:
                f"(target <= {LOCK_WAIT_TARGET_MS:.0f} ms: {verdict}); lock watcher samples: "
                f"{result.watch_samples:,} at 10 ms"
                + (f"; watcher error: {result.watch_error}" if result.watch_error else "") + ".")
+    longest = max((p.retention_transaction_max_ms for p in result.phases), default=0.0)
+    if any(p.retention for p in result.phases):
+        out.append(f"Retention's longest transaction that locked or wrote rows: {longest:.0f} "
+                   "ms (sampled every 10 ms: how long it held what it locked, so about the "
+                   "most a step could wait for it, whether or not one collided).")
     for p in result.phases:
         if p.retention_lock_example:
             out.append(f"Worst wait on retention in \"{p.name}\": `{p.retention_lock_example}`.")

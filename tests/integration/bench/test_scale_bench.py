@@ -121,3 +121,21 @@ def test_results_keep_other_labels_and_other_sections(tmp_path):
     assert "## Timers\n\nkept" in text and text.count(scale.SECTION) == 1
     assert "old figures" in text and "newer figures" in text and "new figures\n" not in text
     assert text.index("### before") < text.index("### after")
+
+
+def test_the_lock_watch_times_retention_transactions_that_hold_rows():
+    dsn = scale_retention.connection_dsn()
+    watch = scale_retention.LockWatch(dsn, interval=0.005)
+    with psycopg.connect(dsn, autocommit=True) as holder:
+        watch.retention_pids.add(holder.info.backend_pid)
+        watch.start()
+        try:
+            holder.execute("BEGIN")
+            holder.execute("SELECT txid_current()")  # a transaction id, as a write takes
+            while not watch.transactions:
+                watch.join(0.01)
+            holder.execute("COMMIT")
+        finally:
+            watch.stop()
+    [(began, seen)] = watch.transactions.values()
+    assert seen >= began
