@@ -209,7 +209,10 @@ def run(args) -> dict:
         print(scale_measure.markdown(out["lists"]), flush=True)
 
         if not args.no_retention:
+            from bench.scale_retention import markdown
+
             out["retention"] = retention(args, env, server, seeded, workers, prefix)
+            print(markdown(out["retention"], with_load=True), flush=True)
         out["duration"] = time.monotonic() - began
         return out
     finally:

@@ -227,6 +227,9 @@ class Table:
             elif isinstance(f, models.DateTimeField) and time_index is not None:
                 constant = False
                 extras.append(lambda row, i=time_index: row[i])
+            elif isinstance(f, models.DateField) and time_index is not None:  # a day column
+                constant = False
+                extras.append(lambda row, i=time_index: row[i].date())
             elif isinstance(f, models.DateTimeField):
                 now = _now()
                 extras.append(lambda row, v=now: v)
