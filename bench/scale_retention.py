@@ -39,7 +39,7 @@ WHERE NOT l.granted AND a.datname = current_database() AND l.pid <> pg_backend_p
 # The open transactions of the retention job's connections that locked or wrote rows (they
 # have a transaction id): how long it holds what it locked.
 TRANSACTIONS_SQL = """
-SELECT pid, xact_start, clock_timestamp() FROM pg_stat_activity
+SELECT pid, xact_start, clock_timestamp(), left(query, 120) FROM pg_stat_activity
 WHERE pid = ANY(%s) AND xact_start IS NOT NULL AND backend_xid IS NOT NULL
 """
 
@@ -87,6 +87,8 @@ class LockWatch(threading.Thread):
         self.retention_pids: set[int] = set()
         # (pid, xact_start) -> (xact_start, last seen): retention's transactions
         self.transactions: dict[tuple[int, datetime], tuple[datetime, datetime]] = {}
+        # (pid, xact_start) -> the statements seen running in that transaction
+        self.statements: dict[tuple[int, datetime], list[str]] = {}
         self.samples = 0
         self._stop_event = threading.Event()
         self.error: str = ""
@@ -109,9 +111,12 @@ class LockWatch(threading.Thread):
                         wait.last_seen = now
                         wait.blockers |= set(blockers or ())
                     if self.retention_pids:
-                        for pid, began, now in conn.execute(
+                        for pid, began, now, query in conn.execute(
                                 TRANSACTIONS_SQL, (list(self.retention_pids),)).fetchall():
                             self.transactions[(pid, began)] = (began, now)
+                            seen = self.statements.setdefault((pid, began), [])
+                            if query not in seen and len(seen) < 4:
+                                seen.append(query)
                     self.samples += 1
                     time.sleep(self.interval)
         except Exception as exc:  # reported, never fatal: the watcher is only a witness
@@ -121,10 +126,15 @@ class LockWatch(threading.Thread):
         self._stop_event.set()
         self.join(timeout=5)
 
-    def longest_transaction_ms(self, start: datetime, end: datetime) -> float:
-        spans = [(seen - began).total_seconds() * 1000
-                 for began, seen in self.transactions.values() if seen >= start and began <= end]
-        return max(spans, default=0.0)
+    def longest_transaction(self, start: datetime, end: datetime) -> tuple[float, list[str]]:
+        """(milliseconds, statements seen in it) of retention's longest transaction."""
+        spans = [((seen - began).total_seconds() * 1000, key)
+                 for key, (began, seen) in self.transactions.items()
+                 if seen >= start and began <= end]
+        if not spans:
+            return 0.0, []
+        ms, key = max(spans)
+        return ms, self.statements.get(key, [])
 
     def between(self, start: datetime, end: datetime) -> list[Wait]:
         return [w for w in self.waits.values() if w.last_seen >= start and w.began <= end]
@@ -196,6 +206,7 @@ class Phase:
     other_lock_example: str = ""
     retention_waited_max_ms: float = 0.0  # retention itself waiting on others
     retention_transaction_max_ms: float = 0.0  # its longest transaction seen (10 ms samples)
+    retention_transaction_statements: list[str] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -290,7 +301,8 @@ def lock_figures(phase: Phase, watch: LockWatch) -> None:
     if own:
         phase.retention_waited_max_ms = max(w.ms for w in own)
     if phase.retention:
-        phase.retention_transaction_max_ms = watch.longest_transaction_ms(phase.start, phase.end)
+        phase.retention_transaction_max_ms, phase.retention_transaction_statements = (
+            watch.longest_transaction(phase.start, phase.end))
 
 
 @dataclass
@@ -409,6 +421,11 @@ def summary(result: RetentionResult, with_load: bool) -> list[str]:
                    "ms (sampled every 10 ms: how long it held what it locked, so about the "
                    "most a step could wait for it, whether or not one collided).")
     for p in result.phases:
+        if p.retention_transaction_statements:
+            out.append(f"Statements seen in that transaction of \"{p.name}\" "
+                       f"({p.retention_transaction_max_ms:.0f} ms): " + "; ".join(
+                           f"`{' '.join(q.split())}`" for q in p.retention_transaction_statements)
+                       + ".")
         if p.retention_lock_example:
             out.append(f"Worst wait on retention in \"{p.name}\": `{p.retention_lock_example}`.")
         if p.retention_waited_max_ms:

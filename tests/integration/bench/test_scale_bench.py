@@ -139,3 +139,5 @@ def test_the_lock_watch_times_retention_transactions_that_hold_rows():
             watch.stop()
     [(began, seen)] = watch.transactions.values()
     assert seen >= began
+    [statements] = watch.statements.values()
+    assert any("txid_current" in q for q in statements)
