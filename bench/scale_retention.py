@@ -420,6 +420,12 @@ def summary(result: RetentionResult, with_load: bool) -> list[str]:
         out.append(f"Retention's longest transaction that locked or wrote rows: {longest:.0f} "
                    "ms (sampled every 10 ms: how long it held what it locked, so about the "
                    "most a step could wait for it, whether or not one collided).")
+    shown = {"archived", "deleted"}
+    for p in result.phases:
+        other = {k: v for k, v in p.retention.items() if k not in shown and v}
+        if other:
+            out.append(f"Retention's other work in \"{p.name}\": " + ", ".join(
+                f"{k.replace('_', ' ')} {v:,}" for k, v in other.items()) + ".")
     for p in result.phases:
         if p.retention_transaction_statements:
             out.append(f"Statements seen in that transaction of \"{p.name}\" "

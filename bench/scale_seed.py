@@ -41,6 +41,9 @@ NORMAL_JOURNAL = (6, 30)
 BIG_TENANT_SHARE = 0.7
 # Retention days set on the seeded tenants: nothing expires until the bench lowers them.
 KEEP_DAYS = 3650
+# Columns the generator fills when the schema has them (written only then, without a word):
+# the instance's creation time copied into its journal and executions (a partition key).
+OPTIONAL = {"instance_created_at"}
 
 
 @dataclass
@@ -196,7 +199,7 @@ class Table:
         database_fills = _columns_with_database_default(self.table)
         fields = [f for f in model._meta.concrete_fields if not getattr(f, "generated", False)]
         by_attname = {f.attname: f for f in fields}
-        unknown = [name for name in provided if name not in by_attname]
+        unknown = [name for name in provided if name not in by_attname and name not in OPTIONAL]
         if unknown:
             # A column the generator fills is gone (renamed, removed): left out, said once.
             print(f"[bench.scale] {model.__name__}: no column(s) {unknown}; not written")
@@ -350,6 +353,24 @@ def ensure_partitions(table: str, first: datetime, last: datetime) -> list[str]:
                     day += DAY
             month = following
     return created
+
+
+def project_partitions(first: datetime, last: datetime) -> list[str]:
+    """The partitions the platform's own scheduled job would have created month after month
+    over the seeded months, when the platform has one (`partitions_create_ahead` in
+    `workflows.services.partitions`); `ensure_partitions` covers whatever is left."""
+    import importlib
+
+    try:
+        partitions = importlib.import_module("workflows.services.partitions")
+        create = partitions.partitions_create_ahead
+    except (ImportError, AttributeError):
+        return []
+    months = (last.year - first.year) * 12 + last.month - first.month
+    try:
+        return list(create(now=first, months_ahead=months) or [])
+    except TypeError:  # another signature: left to ensure_partitions
+        return []
 
 
 def copy_rows(table: Table, generate: Callable[[], Iterable[tuple]]) -> int:
@@ -519,7 +540,7 @@ END_EVENTS = {
 
 def journal_rows(seeded: Seeded, infos: list[InstanceInfo]) -> tuple[list[str], Iterator[tuple]]:
     provided = ["instance_id", "sequence", "event", "activity_id", "activity_type", "message",
-                "data", "timestamp"]
+                "data", "timestamp", "instance_created_at"]
     templates = [_journal_template(d) for d in seeded.definitions]
 
     def rows():
@@ -527,20 +548,21 @@ def journal_rows(seeded: Seeded, infos: list[InstanceInfo]) -> tuple[list[str], 
             template, k = templates[info.definition], info.journal
             start = info.created_at
             step = (info.updated_at - start) / max(1, k - 1)
-            yield (info.id, 1, "workflow_started", "", "", "", '{"trigger":null}', start)
+            yield (info.id, 1, "workflow_started", "", "", "", '{"trigger":null}', start, start)
             size = len(template)
             for j in range(2, k):
                 e = template[(j - 2) % size]
-                yield (info.id, j, e[0], e[1], e[2], e[3], e[4], start + step * (j - 1))
+                yield (info.id, j, e[0], e[1], e[2], e[3], e[4], start + step * (j - 1), start)
             e = END_EVENTS.get(info.status) or template[(k - 2) % size]
-            yield (info.id, k, e[0], e[1], e[2], e[3], e[4], info.updated_at)
+            yield (info.id, k, e[0], e[1], e[2], e[3], e[4], info.updated_at, start)
 
     return provided, rows()
 
 
 def execution_rows(seeded: Seeded, infos: list[InstanceInfo]) -> tuple[list[str], Iterator]:
     provided = ["instance_id", "key", "activity_id", "activity_type", "status", "attempt",
-                "input", "output", "outcome", "error", "traceback", "started_at", "finished_at"]
+                "input", "output", "outcome", "error", "traceback", "started_at", "finished_at",
+                "instance_created_at"]
     io = {"WriteLine": ('{"text":"order 1","level":"info"}', '"order 1"'),
           "examples.add": ('{"input":{"a":1,"b":1}}', "2"),
           "Delay": ('{"until":null,"duration":60}', None),
@@ -564,7 +586,8 @@ def execution_rows(seeded: Seeded, infos: list[InstanceInfo]) -> tuple[list[str]
                 began = start + step * n
                 yield (info.id, f"w{n}", activity_id, activity_type, status, 1, given,
                        produced if status == "completed" else None, outcome, error, "",
-                       began, began + step / 2 if status in ("completed", "faulted") else None)
+                       began, began + step / 2 if status in ("completed", "faulted") else None,
+                       info.created_at)
 
     return provided, rows()
 
@@ -761,6 +784,10 @@ def seed(plan: SeedPlan, *, log: Callable[[str], None] = print) -> Seeded:
         seeded.seconds[f"COPY {model.__name__}"] = time.perf_counter() - start
         log(f"{model.__name__}: {count:,} rows in {time.perf_counter() - start:.1f} s")
 
+    mark = time.perf_counter()
+    seeded.partitions_created += project_partitions(first, last)
+    if seeded.partitions_created:
+        seeded.seconds["partitions (the platform's own job)"] = time.perf_counter() - mark
     seeded.foreign_keys_checked = not _replication_role("replica")
     try:
         write(WorkflowInstance, lambda: instance_rows(plan, seeded, infos, rng), "created_at")
