@@ -830,11 +830,10 @@ def sizes(models: Iterable) -> dict[str, tuple[int, int]]:
         for model in models:
             table = model._meta.db_table
             cursor.execute(
-                "SELECT coalesce(sum(c.reltuples), 0)::bigint, "
-                "coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
-                "WHERE c.oid = %s::regclass OR c.oid IN ("
-                "  SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass)",
-                (table, table))
+                "SELECT coalesce(sum(c.reltuples) FILTER (WHERE t.isleaf), 0)::bigint, "
+                "coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint "
+                "FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid",
+                (table,))
             rows, size = cursor.fetchone()
             out[table] = (max(0, int(rows)), int(size))
     return out
