@@ -829,11 +829,14 @@ def sizes(models: Iterable) -> dict[str, tuple[int, int]]:
     with connection.cursor() as cursor:
         for model in models:
             table = model._meta.db_table
+            # A partitioned table's rows are its leaves'; a plain table is its own tree.
             cursor.execute(
+                "WITH tree AS (SELECT relid, isleaf FROM pg_partition_tree(%s::regclass) "
+                "  UNION ALL SELECT %s::regclass, true "
+                "  WHERE NOT EXISTS (SELECT FROM pg_partition_tree(%s::regclass))) "
                 "SELECT coalesce(sum(c.reltuples) FILTER (WHERE t.isleaf), 0)::bigint, "
                 "coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint "
-                "FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid",
-                (table,))
+                "FROM tree t JOIN pg_class c ON c.oid = t.relid", (table, table, table))
             rows, size = cursor.fetchone()
             out[table] = (max(0, int(rows)), int(size))
     return out
