@@ -1,0 +1,50 @@
+"""JSON columns whose large values are kept out of the row (`workflows.payloads`).
+
+The seam is the field: `pre_save` notes which row a value is written for, `get_db_prep_value`
+serialises it once (sealed or masked first, as the parent field does) and, above the threshold,
+replaces its large parts by references; `from_db_value` puts them back. A value written without
+`pre_save` (a `QuerySet.update`) is stored inline, as the parent field would.
+"""
+
+from django.db.backends.postgresql.psycopg_any import Jsonb
+from django.db.models import JSONField
+
+from workflows import payloads
+from workflows.sealed_fields import MaskedJSONField, SealedJSONField
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+class _Offloading(JSONField):
+    def pre_save(self, model_instance, add):
+        value = super().pre_save(model_instance, add)
+        if type(value) in (dict, list, str):
+            payloads.note_owner(value, model_instance)
+        return value
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        row = None if prepared else payloads.take_owner(value)
+        if row is None:
+            return super().get_db_prep_value(value, connection, prepared)
+        text = payloads.offload_text(self.get_prep_value(value), row)
+        if text is None:
+            return super().get_db_prep_value(value, connection, prepared)
+        if connection.vendor == "postgresql":
+            # Serialised once, here: the adapter gets the text as it is.
+            return Jsonb(text, dumps=_identity)
+        return text
+
+    def from_db_value(self, value, expression, connection):
+        marked = isinstance(value, str) and payloads.MARK in value
+        value = super().from_db_value(value, expression, connection)
+        return payloads.resolve(value) if marked else value
+
+
+class OffloadedSealedJSONField(_Offloading, SealedJSONField):
+    """`SealedJSONField` whose large values are stored apart (sealed secrets stay sealed)."""
+
+
+class OffloadedMaskedJSONField(_Offloading, MaskedJSONField):
+    """`MaskedJSONField` whose large values are stored apart."""
