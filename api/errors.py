@@ -3,7 +3,9 @@
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -101,6 +103,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse:
         return database_unavailable_response(exc)
     if isinstance(exc, DataError):
         return data_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return payload_too_large_response(None)
     if isinstance(exc, WeftError):
         code = next(
             (s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
@@ -131,8 +135,19 @@ def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse:
     return response
 
 
-def json_error_response(code: str, message: str, status_code: int) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status_code)
+def json_error_response(code: str, message: str, status_code: int,
+                        details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def payload_too_large_response(size: int | None) -> JsonResponse:
+    """413 for a body over `WEFT_MAX_REQUEST_BYTES` (README "Request size")."""
+    limit = settings.WEFT_MAX_REQUEST_BYTES
+    said = f"Request body is {size} bytes; the" if size is not None else "The request body is " \
+        "too large; the"
+    return json_error_response(
+        "payload_too_large", f"{said} limit is {limit} bytes (WEFT_MAX_REQUEST_BYTES).", 413,
+        {"limit": limit, **({"size": size} if size is not None else {})})
 
 
 def handler404(request, exception=None) -> JsonResponse:

@@ -241,8 +241,8 @@ def offload_text(value: Any, row) -> str | None:
 _UPSERT_SQL = """
 WITH objects AS (
     INSERT INTO workflows_payloadobject (tenant_id, sha256, size, store, key, stored,
-                                         created_at, last_used_at)
-    SELECT %(tenant)s, sha256, size, %(store)s, key, false, %(now)s, %(now)s
+                                         created_at, last_used_at, check_after)
+    SELECT %(tenant)s, sha256, size, %(store)s, key, false, %(now)s, %(now)s, %(now)s
       FROM unnest(%(sha256)s::text[], %(size)s::bigint[], %(key)s::text[]) AS t(sha256, size, key)
     ON CONFLICT (tenant_id, sha256) DO UPDATE SET last_used_at = EXCLUDED.last_used_at
     RETURNING id, sha256, store, key, stored
@@ -364,6 +364,18 @@ def _download(key: str) -> bytes:
     except (ClientError, BotoCoreError) as exc:
         raise PayloadUnavailable(f"A payload could not be read: {exc}",
                                  details={"key": key}) from exc
+
+
+def references_in_text(text: str) -> list[dict]:
+    """The references in a stored JSON text (as the database holds it)."""
+    if MARK not in text:
+        return []
+    found: list[dict] = []
+    value = json.loads(text)
+    if is_reference(value):
+        return [value[MARK]]
+    _references(value, found)
+    return found
 
 
 def resolve(value: Any) -> Any:

@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Q
 
 from workflows.models.instances import WorkflowInstance
 from workflows.models.tenancy import Tenant
@@ -20,11 +21,15 @@ class PayloadObject(models.Model):
     stored = models.BooleanField(default=False, help_text="The content is in the store.")
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(help_text="Last written by a row.")
+    # When to look whether anything still refers to it: set when it is created and when links
+    # to it go (an instance deleted); the sweep clears it, or deletes the object.
+    check_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"],
                                                name="payload_unique_content")]
-        indexes = [models.Index(fields=["last_used_at"], name="payload_last_used")]
+        indexes = [models.Index(fields=["check_after"], name="payload_check",
+                                condition=Q(check_after__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.sha256[:12]} ({self.size} chars, {self.store})"
