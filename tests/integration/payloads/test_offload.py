@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 def raw_columns(table: str, pk, *columns: str) -> dict:
     """The columns as the database holds them (text, not through the model fields)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(c + '::text' for c in columns)} "  # noqa: S608
+        cursor.execute(f"SELECT {', '.join(c + '::text' for c in columns)} "
                        f"FROM {table} WHERE id = %s", [pk])
         return dict(zip(columns, cursor.fetchone(), strict=True))
 
