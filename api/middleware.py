@@ -58,7 +58,7 @@ class RequestContextMiddleware:
         if isinstance(exception, DataError):
             return data_error_response(exception)
         if isinstance(exception, RequestDataTooBig):  # Django's own limit, read by a view
-            return payload_too_large_response(None)
+            return payload_too_large_response(None, django_limit=True)
         return None
 
     def _guarded(self, request):

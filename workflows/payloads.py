@@ -3,7 +3,7 @@
 When a JSON column of the offloading kind (`workflows.payload_fields`) is written, its value is
 serialised once; under the threshold that text is what the database gets (one length check).
 Above it, every sub-value that is itself at least the threshold is replaced, innermost first, by
-a reference `{"$weft.payload": {"tenant": <id>, "sha256": <hex>, "size": <chars>}}`, and its
+a reference `{"$weft.payload": {"tenant": <id>, "sha256": <hex>, "size": <bytes>}}`, and its
 compact JSON is stored once per tenant and content (SHA-256 of the JSON): gzip in S3 (the
 archive's bucket, `<WEFT_ARCHIVE_PREFIX>/payloads/<tenant id>/<sha[:2]>/<sha>.json.gz`), or, when
 no bucket is configured, gzip in the `PayloadObject` row itself. The top-level object of a
@@ -69,7 +69,9 @@ class PayloadUnavailable(Unavailable):
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # ASCII, as Django's own JSON adapter writes it: the length is the size in bytes, and a
+    # value the database refuses (a lone surrogate) fails the same way as before.
+    return json.dumps(value, separators=(",", ":"))
 
 
 def is_reference(value: Any) -> bool:

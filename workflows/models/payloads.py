@@ -12,7 +12,7 @@ class PayloadObject(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     sha256 = models.CharField(max_length=64, help_text="Of the value's compact JSON.")
-    size = models.PositiveBigIntegerField(help_text="Characters of the value's JSON.")
+    size = models.PositiveBigIntegerField(help_text="Bytes of the value's compact JSON.")
     stored_size = models.PositiveBigIntegerField(null=True, blank=True,
                                                  help_text="Bytes of the gzip object.")
     store = models.CharField(max_length=8, help_text="s3 or db")
@@ -32,7 +32,7 @@ class PayloadObject(models.Model):
                                 condition=Q(check_after__isnull=False))]
 
     def __str__(self) -> str:
-        return f"{self.sha256[:12]} ({self.size} chars, {self.store})"
+        return f"{self.sha256[:12]} ({self.size} bytes, {self.store})"
 
 
 class PayloadLink(models.Model):
