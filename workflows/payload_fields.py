@@ -28,7 +28,7 @@ class _Offloading(JSONField):
         row = None if prepared else payloads.take_owner(value)
         if row is None:
             return super().get_db_prep_value(value, connection, prepared)
-        text = payloads.offload_text(self.get_prep_value(value), row)
+        text = payloads.offload_text(self.get_prep_value(value), row, connection)
         if text is None:
             return super().get_db_prep_value(value, connection, prepared)
         if connection.vendor == "postgresql":
@@ -39,7 +39,7 @@ class _Offloading(JSONField):
     def from_db_value(self, value, expression, connection):
         marked = isinstance(value, str) and payloads.MARK in value
         value = super().from_db_value(value, expression, connection)
-        return payloads.resolve(value) if marked else value
+        return payloads.resolve(value, connection) if marked else value
 
 
 class OffloadedSealedJSONField(_Offloading, SealedJSONField):

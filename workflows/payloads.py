@@ -220,7 +220,7 @@ def _reference(text: str, tenant_id: int, blobs: dict[str, _Blob]) -> dict:
     return {MARK: {"tenant": tenant_id, "sha256": blob.sha256, "size": len(text)}}
 
 
-def offload_text(value: Any, row) -> str | None:
+def offload_text(value: Any, row, connection) -> str | None:
     """The JSON to store for `value` written for `row`: its text, with large parts replaced by
     references (and those parts stored). None when `value` is not a JSON container or string
     (the field then adapts it as usual)."""
@@ -235,7 +235,8 @@ def offload_text(value: Any, row) -> str | None:
         return text
     blobs: dict[str, _Blob] = {}
     reduced = _split(value, text, 0, threshold, tenant_id, blobs)
-    _persist(list(blobs.values()), tenant_id=tenant_id, instance_id=instance_id)
+    _persist(list(blobs.values()), tenant_id=tenant_id, instance_id=instance_id,
+             connection=connection)
     return _dumps(reduced)
 
 
@@ -263,7 +264,7 @@ SELECT tenant_id, sha256, store, key, data FROM workflows_payloadobject
 """
 
 
-def _persist(blobs: list[_Blob], *, tenant_id: int, instance_id) -> None:
+def _persist(blobs: list[_Blob], *, tenant_id: int, instance_id, connection) -> None:
     """Upsert the objects' rows with their link to the instance (one statement), then store
     the content of those not stored yet, all in the caller's transaction."""
     if not blobs:
@@ -278,7 +279,8 @@ def _persist(blobs: list[_Blob], *, tenant_id: int, instance_id) -> None:
                 for blob in blobs],
     }
     by_sha = {blob.sha256: blob for blob in blobs}
-    with transaction.atomic(savepoint=False), transaction.get_connection().cursor() as cursor:
+    with transaction.atomic(using=connection.alias, savepoint=False), \
+            connection.cursor() as cursor:
         cursor.execute(_UPSERT_SQL, params)
         rows = cursor.fetchall()
         for object_id, sha256, row_store, key, stored in rows:
@@ -324,7 +326,7 @@ def _references(value: Any, found: list, depth: int = 0) -> None:
                 _references(item, found, depth + 1)
 
 
-def _fetch(refs: list[dict]) -> dict[tuple[int, str], str]:
+def _fetch(refs: list[dict], connection) -> dict[tuple[int, str], str]:
     """The texts of these references: from the cache, else one query for where they are and
     one read each."""
     texts: dict[tuple[int, str], str] = {}
@@ -340,7 +342,7 @@ def _fetch(refs: list[dict]) -> dict[tuple[int, str], str]:
             texts[key] = text
     if not missing:
         return texts
-    with transaction.get_connection().cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_WHERE_SQL, [[key[0] for key in missing], [key[1] for key in missing]])
         rows = {(tenant_id, sha256): (store, key, data)
                 for tenant_id, sha256, store, key, data in cursor.fetchall()}
@@ -380,9 +382,11 @@ def references_in_text(text: str) -> list[dict]:
     return found
 
 
-def resolve(value: Any) -> Any:
+def resolve(value: Any, connection=None) -> Any:
     """`value` with every reference replaced by what it stands for (sealed secrets in it
-    unsealed, as the row's own are)."""
+    unsealed, as the row's own are), read through `connection` (default: the default
+    database's)."""
+    connection = connection or transaction.get_connection()
     if is_reference(value):
         found = [value[MARK]]
     else:
@@ -390,28 +394,28 @@ def resolve(value: Any) -> Any:
         _references(value, found)
     if not found:
         return value
-    texts = _fetch(found)
-    return _replace(value, texts)
+    texts = _fetch(found, connection)
+    return _replace(value, texts, connection)
 
 
-def _load(ref: dict, texts: dict) -> Any:
+def _load(ref: dict, texts: dict, connection) -> Any:
     text = texts[(int(ref["tenant"]), str(ref["sha256"]))]
     value = json.loads(text)
     if SEALED in text:
         value = unseal(value)
     if MARK in text:
-        value = resolve(value)
+        value = resolve(value, connection)
     return value
 
 
-def _replace(value: Any, texts: dict, depth: int = 0) -> Any:
+def _replace(value: Any, texts: dict, connection, depth: int = 0) -> Any:
     kind = type(value)
     if kind is dict:
         if is_reference(value):
-            return _load(value[MARK], texts)
-        return {key: _replace(item, texts, depth + 1) if type(item) in (dict, list) else item
-                for key, item in value.items()}
+            return _load(value[MARK], texts, connection)
+        return {key: _replace(item, texts, connection, depth + 1)
+                if type(item) in (dict, list) else item for key, item in value.items()}
     if kind is list and depth < 210:
-        return [_replace(item, texts, depth + 1) if type(item) in (dict, list) else item
-                for item in value]
+        return [_replace(item, texts, connection, depth + 1)
+                if type(item) in (dict, list) else item for item in value]
     return value
