@@ -26,15 +26,15 @@ class _Offloading(JSONField):
 
     def get_db_prep_value(self, value, connection, prepared=False):
         row = None if prepared else payloads.take_owner(value)
-        if row is None:
+        # PostgreSQL only (the payload tables are written in its SQL): SQLite, `make run`'s
+        # database without DATABASE_URL, keeps every value inline.
+        if row is None or connection.vendor != "postgresql":
             return super().get_db_prep_value(value, connection, prepared)
         text = payloads.offload_text(self.get_prep_value(value), row, connection)
         if text is None:
             return super().get_db_prep_value(value, connection, prepared)
-        if connection.vendor == "postgresql":
-            # Serialised once, here: the adapter gets the text as it is.
-            return Jsonb(text, dumps=_identity)
-        return text
+        # Serialised once, here: the adapter gets the text as it is.
+        return Jsonb(text, dumps=_identity)
 
     def from_db_value(self, value, expression, connection):
         marked = isinstance(value, str) and payloads.MARK in value
