@@ -3,7 +3,8 @@
 The seam is the field: `pre_save` notes which row a value is written for, `get_db_prep_value`
 serialises it once (sealed or masked first, as the parent field does) and, above the threshold,
 replaces its large parts by references; `from_db_value` puts them back. A value written without
-`pre_save` (a `QuerySet.update`) is stored inline, as the parent field would.
+`pre_save` (a `QuerySet.update`) is stored inline, as the parent field would, unless the writer
+names its row first: `payloads.note_owner(value, instance)` then `.update(state=value)`.
 """
 
 from django.db.backends.postgresql.psycopg_any import Jsonb
