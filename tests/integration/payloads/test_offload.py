@@ -272,3 +272,21 @@ def test_deleting_an_instance_lets_the_sweep_take_its_objects(tenant, publish, o
 
     assert payloads_sweep(now=timezone.now() + timedelta(seconds=1)) == 1
     assert not PayloadObject.objects.exists()
+
+
+def test_an_update_stores_inline_unless_the_writer_names_the_row(tenant, publish, bucket):
+    publish(COPIES)
+    instance = instance_execute(tenant=tenant, definition_id="copies", input={"data": "s"})
+    value = {"kept": BIG + "u"}
+
+    WorkflowInstance.objects.filter(pk=instance.pk).update(variables=value)
+    assert payloads.MARK not in raw_columns("workflows_workflowinstance", instance.pk,
+                                            "variables")["variables"]
+
+    payloads.note_owner(value, instance)
+    WorkflowInstance.objects.filter(pk=instance.pk).update(variables=value)
+    assert payloads.MARK in raw_columns("workflows_workflowinstance", instance.pk,
+                                        "variables")["variables"]
+    payloads.cache.clear()
+    assert WorkflowInstance.objects.get(pk=instance.pk).variables == value
+    assert PayloadLink.objects.filter(instance_id=instance.pk).count() == 1
