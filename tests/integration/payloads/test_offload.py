@@ -290,3 +290,16 @@ def test_an_update_stores_inline_unless_the_writer_names_the_row(tenant, publish
     payloads.cache.clear()
     assert WorkflowInstance.objects.get(pk=instance.pk).variables == value
     assert PayloadLink.objects.filter(instance_id=instance.pk).count() == 1
+
+
+def test_a_stored_value_s3_cannot_serve_is_a_503_not_a_500(tenant, publish, operator, bucket,
+                                                           settings):
+    publish(COPIES)
+    instance = instance_execute(tenant=tenant, definition_id="copies", input={"data": BIG})
+    payloads.cache.clear()
+    settings.WEFT_ARCHIVE_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens there
+
+    response = operator.get(f"/api/v1/instances/{instance.pk}/")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "payload_unavailable"
