@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -24,17 +24,6 @@ from workflows.models import PayloadLink, PayloadObject, RetainedEvent
 logger = structlog.get_logger("weft.payloads")
 
 S3_DELETE_BATCH = 1000
-_DELETE_SQL = """
-DELETE FROM workflows_payloadobject o
- WHERE o.id = ANY(%s) AND NOT o.stored
-   AND NOT EXISTS (SELECT 1 FROM workflows_payloadlink l WHERE l.object_id = o.id)
-"""
-
-
-_RELEASE_SQL = """
-UPDATE workflows_payloadobject SET check_after = %s
- WHERE id IN (SELECT object_id FROM workflows_payloadlink WHERE instance_id = ANY(%s::uuid[]))
-"""
 
 
 def _named_by_retained_events() -> set[tuple[int, str]]:
@@ -57,8 +46,8 @@ def payload_links_release(*, instance_ids: list) -> None:
     """The instances are about to be deleted: the objects they link are looked at again by
     the sweep (after the grace period). Call in the deleting transaction."""
     if instance_ids:
-        with connection.cursor() as cursor:
-            cursor.execute(_RELEASE_SQL, [timezone.now(), [str(pk) for pk in instance_ids]])
+        objects = PayloadLink.objects.filter(instance_id__in=instance_ids).values("object_id")
+        PayloadObject.objects.filter(pk__in=objects).update(check_after=timezone.now())
 
 
 def payloads_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
@@ -95,9 +84,8 @@ def payloads_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
                     .values_list("pk", "store", "key"))
         keys = [key for _, store, key in rows if store == payloads.STORE_S3 and key]
         _delete_objects(keys)
-        with connection.cursor() as cursor:
-            cursor.execute(_DELETE_SQL, [[pk for pk, _, _ in rows]])
-            deleted = cursor.rowcount
+        deleted = _unreferenced(cutoff).filter(pk__in=[pk for pk, _, _ in rows], stored=False) \
+            .only("pk").delete()[1].get(PayloadObject._meta.label, 0)
     if deleted:
         logger.info("payloads_swept", deleted=deleted, s3_objects=len(keys))
     return deleted
