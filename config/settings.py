@@ -439,6 +439,14 @@ WEFT_HOOK_WAIT_SECONDS = float(env_str("WEFT_HOOK_WAIT_SECONDS", "10"))
 # content: in the archive's bucket (WEFT_ARCHIVE_BUCKET, under <prefix>/payloads/) or, without
 # one, in the database (PayloadObject). 0: never.
 WEFT_PAYLOAD_INLINE_BYTES = env_int("WEFT_PAYLOAD_INLINE_BYTES", 65_536)
+# Where new ones go: "s3" (needs WEFT_ARCHIVE_BUCKET) or "db"; empty: s3 when there is a bucket.
+# `make run` says "db" while its S3 is the in-memory one, so a persistent database never
+# refers to objects that vanished with it.
+WEFT_PAYLOAD_STORE = env_str("WEFT_PAYLOAD_STORE", "").lower()
+if WEFT_PAYLOAD_STORE not in ("", "s3", "db"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_PAYLOAD_STORE must be s3, db or empty.")
 # Per process: stored values read or written lately, decompressed.
 WEFT_PAYLOAD_CACHE_BYTES = env_int("WEFT_PAYLOAD_CACHE_BYTES", 64 * 1024 * 1024)
 # A stored value no instance refers to any more is deleted this long after it was last written.

@@ -270,7 +270,10 @@ def _persist(blobs: list[_Blob], *, tenant_id: int, instance_id, connection) -> 
     if not blobs:
         return
     now = timezone.now()
-    store = STORE_S3 if settings.WEFT_ARCHIVE_BUCKET else STORE_DB
+    store = settings.WEFT_PAYLOAD_STORE or (STORE_S3 if settings.WEFT_ARCHIVE_BUCKET
+                                            else STORE_DB)
+    if store == STORE_S3 and not settings.WEFT_ARCHIVE_BUCKET:
+        raise PayloadUnavailable("WEFT_PAYLOAD_STORE is s3 but WEFT_ARCHIVE_BUCKET is not set.")
     params = {
         "tenant": tenant_id, "store": store, "now": now,
         "instance": str(instance_id) if instance_id is not None else None,

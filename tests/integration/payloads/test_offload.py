@@ -99,8 +99,12 @@ def test_small_values_stay_in_the_row(tenant, publish, bucket):
     assert payloads.MARK not in raw["state"] and '"kept": "small"' in raw["variables"]
 
 
-def test_without_a_bucket_values_are_stored_in_the_database(tenant, publish, settings):
-    settings.WEFT_ARCHIVE_BUCKET = ""
+@pytest.mark.parametrize("bucket_name, store", [("", ""), ("weft-archive", "db")])
+def test_without_a_bucket_values_are_stored_in_the_database(tenant, publish, settings,
+                                                           bucket_name, store):
+    # No bucket; or one, and WEFT_PAYLOAD_STORE=db (what `make run` says of its in-memory S3).
+    settings.WEFT_ARCHIVE_BUCKET = bucket_name
+    settings.WEFT_PAYLOAD_STORE = store
     publish(COPIES)
     instance = instance_execute(tenant=tenant, definition_id="copies", input={"data": BIG})
 
