@@ -264,9 +264,41 @@ SELECT tenant_id, sha256, store, key, data FROM workflows_payloadobject
 """
 
 
+class _Linked:
+    """(instance, sha256) pairs whose link committed, in this process: the object cannot be
+    swept while the link exists, so writing the same value for the same instance again (every
+    step of a workflow that holds it) needs no statement at all."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def add(self, keys: list[tuple[str, str]]) -> None:
+        with self._lock:
+            for key in keys:
+                self._keys[key] = None
+            while len(self._keys) > self.LIMIT:
+                self._keys.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+linked = _Linked()
+
+
 def _persist(blobs: list[_Blob], *, tenant_id: int, instance_id, connection) -> None:
     """Upsert the objects' rows with their link to the instance (one statement), then store
     the content of those not stored yet, all in the caller's transaction."""
+    if instance_id is not None:
+        blobs = [blob for blob in blobs if (str(instance_id), blob.sha256) not in linked]
     if not blobs:
         return
     now = timezone.now()
@@ -291,6 +323,9 @@ def _persist(blobs: list[_Blob], *, tenant_id: int, instance_id, connection) -> 
             if not stored:
                 _store(cursor, object_id, row_store, key, blob)
             cache.put((tenant_id, sha256), blob.text)
+    if instance_id is not None:
+        keys = [(str(instance_id), blob.sha256) for blob in blobs]
+        transaction.on_commit(lambda: linked.add(keys), using=connection.alias)
 
 
 def _store(cursor, object_id: int, store: str, key: str, blob: _Blob) -> None:

@@ -14,8 +14,10 @@ def small_threshold(settings):
     """Values of 1,000 characters or more are stored apart; every test starts cold."""
     settings.WEFT_PAYLOAD_INLINE_BYTES = 1000
     payloads.cache.clear()
+    payloads.linked.clear()
     yield
     payloads.cache.clear()
+    payloads.linked.clear()
 
 
 BIG = "x" * 5000  # well above the threshold
