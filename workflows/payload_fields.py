@@ -14,8 +14,16 @@ from workflows import payloads
 from workflows.sealed_fields import MaskedJSONField, SealedJSONField
 
 
-def _identity(text: str) -> str:
-    return text
+class _Serialised:
+    """psycopg's `dumps` for a value serialised already: returns that text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __call__(self, _obj) -> str:
+        return self.text
 
 
 class _Offloading(JSONField):
@@ -31,11 +39,13 @@ class _Offloading(JSONField):
         # database without DATABASE_URL, keeps every value inline.
         if row is None or connection.vendor != "postgresql":
             return super().get_db_prep_value(value, connection, prepared)
-        text = payloads.offload_text(self.get_prep_value(value), row, connection)
-        if text is None:
+        stored = payloads.offload(self.get_prep_value(value), row, connection)
+        if stored is None:
             return super().get_db_prep_value(value, connection, prepared)
-        # Serialised once, here: the adapter gets the text as it is.
-        return Jsonb(text, dumps=_identity)
+        # Serialised once, here: psycopg sends that text; `.obj` is the stored value (with
+        # its references), for a writer that builds its own JSON from it.
+        obj, text = stored
+        return Jsonb(obj, dumps=_Serialised(text))
 
     def from_db_value(self, value, expression, connection):
         marked = isinstance(value, str) and payloads.MARK in value

@@ -220,24 +220,24 @@ def _reference(text: str, tenant_id: int, blobs: dict[str, _Blob]) -> dict:
     return {MARK: {"tenant": tenant_id, "sha256": blob.sha256, "size": len(text)}}
 
 
-def offload_text(value: Any, row, connection) -> str | None:
-    """The JSON to store for `value` written for `row`: its text, with large parts replaced by
-    references (and those parts stored). None when `value` is not a JSON container or string
-    (the field then adapts it as usual)."""
+def offload(value: Any, row, connection) -> tuple[Any, str] | None:
+    """What to store for `value` written for `row`: (the value with its large parts replaced
+    by references, and those parts stored; its JSON text). None when `value` is not a JSON
+    container or string (the field then adapts it as usual)."""
     if type(value) not in (dict, list, str):
         return None
     text = _dumps(value)
     threshold = settings.WEFT_PAYLOAD_INLINE_BYTES
     if not threshold or len(text) < threshold:
-        return text
+        return value, text
     tenant_id, instance_id = _owner_ids(row)
     if tenant_id is None:
-        return text
+        return value, text
     blobs: dict[str, _Blob] = {}
     reduced = _split(value, text, 0, threshold, tenant_id, blobs)
     _persist(list(blobs.values()), tenant_id=tenant_id, instance_id=instance_id,
              connection=connection)
-    return _dumps(reduced)
+    return reduced, _dumps(reduced)
 
 
 # The objects' rows (last use refreshed), and their links to the instance when there is one.
