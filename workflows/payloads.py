@@ -6,14 +6,16 @@ Above it, every sub-value that is itself at least the threshold is replaced, inn
 a reference `{"$weft.payload": {"tenant": <id>, "sha256": <hex>, "size": <bytes>}}`, and its
 compact JSON is stored once per tenant and content (SHA-256 of the JSON): gzip in S3 (the
 archive's bucket, `<WEFT_ARCHIVE_PREFIX>/payloads/<tenant id>/<sha[:2]>/<sha>.json.gz`), or, when
-no bucket is configured, gzip in the `PayloadObject` row itself. The top-level object of a
+no bucket is configured (or `WEFT_PAYLOAD_STORE=db`), gzip in the `PayloadObject` row itself.
+PostgreSQL only; on SQLite values stay inline. The top-level object of a
 column stays an object (its small keys remain queryable: `payload__bookmark_key`,
 `data__kind`); a large top-level string or list becomes a reference.
 
 Reading a column puts the values back (`from_db_value`), so services, the engine's
 expressions, the API, the admin and the archive see the values as before. What was read or
 written recently is kept, decompressed, in a per-process cache (`WEFT_PAYLOAD_CACHE_BYTES`), so
-the steps of one instance on one worker download a value once.
+the steps of one instance on one worker download a value once; and once a value's link to an
+instance has committed, writing it again for that instance costs no statement (`linked`).
 
 References are counted by instance: `PayloadLink(object, instance)` rows are written with the
 reference, in the writer's transaction, and go with the instance (retention, deletes). Objects
