@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/weft
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint bench migrate check-services check-browser studio-assets clean
+.PHONY: install run test lint bench bench-scale migrate check-services check-browser studio-assets clean
 CHROMIUM ?= /usr/bin/chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -66,6 +66,15 @@ bench: install
 	@# The cost of tracing: the same run with every process exporting spans (not in RESULTS.md).
 	set -o pipefail; $(PY) -m bench.distributed --tracing --no-results --no-peer --throughput-runs 1 \
 		| tee var/bench-tracing.txt
+
+## bench-scale: 100,000 instances and 2,000,000 journal rows seeded with COPY, list pages of the
+## API and the admin timed (p50/p95), then retention (archive to the local S3, and without)
+## while real workers run workflows; its own database (weft_scale_bench, dropped after), its
+## section of bench/RESULTS.md under SCALE_LABEL. Quick: SCALE_ARGS="--instances 2000 --journal 40000".
+SCALE_LABEL ?= latest
+SCALE_ARGS ?=
+bench-scale: install
+	$(PY) -m bench.scale --label $(SCALE_LABEL) $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

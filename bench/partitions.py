@@ -1,9 +1,9 @@
-"""Partitions: how long migration 0017 takes on existing rows, and a month's rows deleted row by
+"""Partitions: how long migration 0019 takes on existing rows, and a month's rows deleted row by
 row against its partition dropped.
 
 Run with `python -m bench.partitions [--instances 50000 --journal-per-instance 20]`. It makes
-its own PostgreSQL database, migrates it to 0016 (plain tables), seeds instances spread over four
-months with their journal and executions by SQL, then times `migrate workflows 0017` (the
+its own PostgreSQL database, migrates it to 0018 (plain tables), seeds instances spread over four
+months with their journal and executions by SQL, then times `migrate workflows 0019` (the
 partitioning copy) and its reverse, and, once partitioned again, deleting one month's journal
 and executions with DELETE against detaching and dropping the next month's partitions (the same
 number of rows). Prints the figures; wall-clock times depend on the machine's load.
@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
+BEFORE, PARTITIONED = "0018_merge_lists_payload", "0019_part_partitions"
 
 
 def parse_args(argv=None):
@@ -133,21 +134,21 @@ def main(argv=None) -> None:
         conn.execute(f"CREATE DATABASE {name}")
     try:
         manage(env, "migrate", "--noinput", "-v", "0")
-        manage(env, "migrate", "workflows", "0016", "--noinput", "-v", "0")
+        manage(env, "migrate", "workflows", BEFORE, "--noinput", "-v", "0")
         counts = seed(url, env, args)
-        startup = manage(env, "migrate", "workflows", "0016", "--noinput", "-v", "0")  # no-op
-        forward = manage(env, "migrate", "workflows", "0017", "--noinput", "-v", "0") - startup
-        backward = manage(env, "migrate", "workflows", "0016", "--noinput", "-v", "0") - startup
-        manage(env, "migrate", "workflows", "0017", "--noinput", "-v", "0")
+        startup = manage(env, "migrate", "workflows", BEFORE, "--noinput", "-v", "0")  # no-op
+        forward = manage(env, "migrate", "workflows", PARTITIONED, "--noinput", "-v", "0") - startup
+        backward = manage(env, "migrate", "workflows", BEFORE, "--noinput", "-v", "0") - startup
+        manage(env, "migrate", "workflows", PARTITIONED, "--noinput", "-v", "0")
         drop = delete_against_drop(url)
     finally:
         with psycopg.connect(f"{args.postgres}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     rows = sum(counts.values())
     print(f"rows: {counts} ({rows:,} in all); a no-op migrate ({startup:.1f} s) is subtracted")
-    print(f"migrate 0017 (partition, copy): {forward:.1f} s, "
+    print(f"migrate {PARTITIONED} (partition, copy): {forward:.1f} s, "
           f"{forward / rows * 1e6:.1f} s per million rows")
-    print(f"migrate back to 0016 (plain tables): {backward:.1f} s, "
+    print(f"migrate back to {BEFORE} (plain tables): {backward:.1f} s, "
           f"{backward / rows * 1e6:.1f} s per million rows")
     print(f"one month by DELETE: {sum(drop['deleted_rows'].values()):,} rows in "
           f"{drop['delete_s']:.2f} s; the next month by DETACH + DROP: "

@@ -441,3 +441,21 @@ WEFT_WORKER_LOST_AFTER = env_int("WEFT_WORKER_LOST_AFTER", 30)
 WEFT_TIMER_BATCH_SIZE = env_int("WEFT_TIMER_BATCH_SIZE", 500)
 # HTTP endpoints (/hooks/): how long a request waits for WriteHttpResponse before a 202.
 WEFT_HOOK_WAIT_SECONDS = float(env_str("WEFT_HOOK_WAIT_SECONDS", "10"))
+
+# --- Large payloads (docs/decisions.md "Large payloads") --------------------------------------
+# Values whose JSON is at least this many characters are stored apart, gzip, once per tenant and
+# content: in the archive's bucket (WEFT_ARCHIVE_BUCKET, under <prefix>/payloads/) or, without
+# one, in the database (PayloadObject). 0: never.
+WEFT_PAYLOAD_INLINE_BYTES = env_int("WEFT_PAYLOAD_INLINE_BYTES", 65_536)
+# Where new ones go: "s3" (needs WEFT_ARCHIVE_BUCKET) or "db"; empty: s3 when there is a bucket.
+# `make run` says "db" while its S3 is the in-memory one, so a persistent database never
+# refers to objects that vanished with it.
+WEFT_PAYLOAD_STORE = env_str("WEFT_PAYLOAD_STORE", "").lower()
+if WEFT_PAYLOAD_STORE not in ("", "s3", "db"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_PAYLOAD_STORE must be s3, db or empty.")
+# Per process: stored values read or written lately, decompressed.
+WEFT_PAYLOAD_CACHE_BYTES = env_int("WEFT_PAYLOAD_CACHE_BYTES", 64 * 1024 * 1024)
+# A stored value no instance refers to any more is deleted this long after it was last written.
+WEFT_PAYLOAD_SWEEP_GRACE_SECONDS = env_int("WEFT_PAYLOAD_SWEEP_GRACE_SECONDS", 3600)

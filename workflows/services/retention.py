@@ -27,6 +27,7 @@ from workflows.models import (
     InstanceArchive,
     InstanceStatus,
     JournalEntry,
+    PayloadLink,
     RetainedEvent,
     Step,
     StepStatus,
@@ -41,6 +42,7 @@ from workflows.services.partitions import (
     partitions_drop_retired,
     rows_left_for_drop,
 )
+from workflows.services.payloads import payload_links_release, payloads_sweep
 
 logger = structlog.get_logger("weft.retention")
 
@@ -77,6 +79,7 @@ class RetentionReport:
     steps_deleted: int = 0
     fires_deleted: int = 0
     events_deleted: int = 0
+    payloads_deleted: int = 0
     partitions_dropped: int = 0
 
 
@@ -165,10 +168,12 @@ def _delete_archived(candidates: Q, snapshots: dict, report: RetentionReport) ->
                                         unique_fields=["instance_id"],
                                         update_fields=["key", "size", "sha256", "archived_at"])
     # The big children first, each one DELETE by instance (their foreign-key index). Journal
-    # and executions in a month that is over stay for the drop of its partitions.
+    # and executions in a month that is over stay for the drop of its partitions. The payload
+    # links go too: stored payloads nothing links go with `payloads_sweep`.
+    payload_links_release(instance_ids=ids)
     left = rows_left_for_drop({pk: locked[pk][1] for pk in ids})
     row_ids = [pk for pk in ids if pk not in left]
-    for model in (JournalEntry, ActivityExecution, Incident, Bookmark):
+    for model in (JournalEntry, ActivityExecution, Incident, Bookmark, PayloadLink):
         model.objects.filter(instance_id__in=row_ids if model in PARTITIONED else ids).delete()
     TriggerFire.objects.filter(instance_id__in=ids).delete()
     Step.objects.filter(instance_id__in=ids).delete()
@@ -179,7 +184,8 @@ def _delete_archived(candidates: Q, snapshots: dict, report: RetentionReport) ->
         logger.info("instance_retired", instance_id=str(pk), archived=snapshots[pk][1] is not None)
 
 
-DELETED_FIRST = (JournalEntry, ActivityExecution, Incident, Bookmark, TriggerFire, Step)
+DELETED_FIRST = (JournalEntry, ActivityExecution, Incident, Bookmark, PayloadLink, TriggerFire,
+                 Step)
 
 
 def _instances_delete(ids: list) -> None:
@@ -254,6 +260,7 @@ def retention_apply(*, store: ArchiveStore | None, now: datetime | None = None,
         batch_size=rows_batch, limit=rows_limit)
     report.events_deleted = _rows_delete(RetainedEvent.objects.filter(expires_at__lt=now),
                                          batch_size=rows_batch, limit=rows_limit)
+    report.payloads_deleted = payloads_sweep(now=now, limit=rows_batch)
     report.partitions_dropped = len(partitions_drop_retired(now=now))
     if any(dataclasses.astuple(report)):
         logger.info("retention_applied", **dataclasses.asdict(report))

@@ -263,9 +263,9 @@ OPERATIONS = [
 class Migration(migrations.Migration):
 
     dependencies = [
-        # After the index migration: its CONCURRENTLY builds need plain tables, and the
-        # conversion carries the indexes it made over to the partitioned tables.
-        ("workflows", "0017_lists_indexes"),
+        # After the index migration (0017_lists_indexes): its CONCURRENTLY builds need plain
+        # tables, and the conversion carries the indexes it made over to the partitioned tables.
+        ("workflows", "0018_merge_lists_payload"),
     ]
 
     operations = [
