@@ -9,6 +9,8 @@ lists").
   while they build), and replaces instance_definition (tenant, definition_id, status) by
   instance_definition_status (the same, then created_at), built before the old one goes.
 
+SQLite (`make run`) gets the same indexes built and dropped without `CONCURRENTLY`.
+
 Not atomic: `CREATE/DROP INDEX CONCURRENTLY` cannot run in a transaction. The drops are
 idempotent (IF EXISTS); an index build that failed half-way leaves an INVALID index to drop
 by hand before running it again (PostgreSQL's rule for CREATE INDEX CONCURRENTLY).
@@ -17,6 +19,33 @@ by hand before running it again (PostgreSQL's rule for CREATE INDEX CONCURRENTLY
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 from django.db.models import Q
+
+
+class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):
+    """`CREATE INDEX CONCURRENTLY` on PostgreSQL, a plain `AddIndex` elsewhere (SQLite)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state,
+                                                  to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            migrations.AddIndex.database_backwards(self, app_label, schema_editor, from_state,
+                                                   to_state)
+
+
+class RunSQLConcurrently(migrations.RunSQL):
+    """The statement as written on PostgreSQL; without `CONCURRENTLY` elsewhere (SQLite)."""
+
+    def _run_sql(self, schema_editor, sqls):
+        if schema_editor.connection.vendor != "postgresql":
+            sqls = sqls.replace(" CONCURRENTLY", "")
+        super()._run_sql(schema_editor, sqls)
 
 # (model, field, the index Django created for the foreign key, its column)
 _FOREIGN_KEY_INDEXES = [
@@ -81,7 +110,7 @@ def _drop_foreign_key_index(model, field, index, column):
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.AlterField(model_name=model, name=field,
                                                 field=_FIELDS[(model, field)])],
-        database_operations=[migrations.RunSQL(
+        database_operations=[RunSQLConcurrently(
             f'DROP INDEX CONCURRENTLY IF EXISTS "{index}"',
             reverse_sql=f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{index}" '
                         f'ON "workflows_{model}" ("{column}")',
@@ -98,25 +127,25 @@ class Migration(migrations.Migration):
 
     operations = [
         # New indexes first, so that no look-up is ever without one.
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgreSQL(
             model_name="workflowinstance",
             index=models.Index(fields=["tenant", "definition_id", "-created_at"],
                                name="instance_definition_recent"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgreSQL(
             model_name="workflowinstance",
             index=models.Index(fields=["tenant", "definition_id", "status", "-created_at"],
                                name="instance_definition_status"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgreSQL(
             model_name="workflowinstance",
             index=models.Index(fields=["-created_at"], name="instance_created"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgreSQL(
             model_name="activityexecution",
             index=models.Index(fields=["instance", "id"], name="execution_instance"),
         ),
-        AddIndexConcurrently(
+        AddIndexConcurrentlyOnPostgreSQL(
             model_name="bookmark",
             index=models.Index(condition=Q(data__kind="http"), fields=["tenant", "name"],
                                name="bookmark_http_route"),
@@ -124,7 +153,7 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             state_operations=[migrations.RemoveIndex(model_name="workflowinstance",
                                                      name="instance_definition")],
-            database_operations=[migrations.RunSQL(
+            database_operations=[RunSQLConcurrently(
                 'DROP INDEX CONCURRENTLY IF EXISTS "instance_definition"',
                 reverse_sql='CREATE INDEX CONCURRENTLY IF NOT EXISTS "instance_definition" ON '
                             '"workflows_workflowinstance" ("tenant_id", "definition_id", '
