@@ -162,11 +162,13 @@ def _parent(name: str) -> str:
 
 
 def _empty_partition(name: str) -> bool:
+    """A partition with no row (a month to come): whatever the plan, nothing is read. Asked of
+    the rows themselves: statistics outlive the tests' rolled-back rows."""
+    if _parent(name) == name:
+        return False
     with connection.cursor() as cursor:
-        cursor.execute("SELECT c.relpages = 0 FROM pg_class c JOIN pg_inherits i "
-                       "ON i.inhrelid = c.oid WHERE c.oid = to_regclass(%s)", [name])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+        cursor.execute(f'SELECT NOT EXISTS (SELECT 1 FROM "{name}")')  # a name from the plan
+        return cursor.fetchone()[0]
 
 
 def big_table_scans(captured) -> list[tuple[str, str, str]]:
