@@ -175,6 +175,9 @@ class LockedDatabaseScheduler(DatabaseScheduler):
             logger.warning("beat_timers_failed", error=str(exc).strip())
             connections["default"].close_if_unusable_or_obsolete()
             return self.timer_poll
+        except Exception as exc:  # a bug must not stop the periodic tasks: logged, tried again
+            logger.exception("beat_timers_failed", error=str(exc))
+            return self.timer_poll
         if fired:
             logger.info("beat_timers_fired", fired=fired, started=started.isoformat(),
                         seconds=round((timezone.now() - started).total_seconds(), 3))
