@@ -42,7 +42,7 @@ logger = structlog.get_logger(__name__)
 _CLAIM_MANY_SQL = """
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
        lease_until = %s, started_at = COALESCE(started_at, %s)
- WHERE id = ANY(%s) AND kind = %s AND status = 'pending' AND deliveries < %s
+ WHERE id IN ({ids}) AND kind = %s AND status = 'pending' AND deliveries < %s
    AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
                     WHERE i.id = workflows_step.instance_id AND i.held)
 RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, attempt,
@@ -78,11 +78,14 @@ def _claim_many(step_ids: list[str], claimer: str) -> list[Step]:
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEFT_STEP_LEASE_SECONDS)
     ops = connection.ops
-    ids = [uuid.UUID(str(step_id)) for step_id in step_ids]
+    pk = Step._meta.pk
+    ids = [pk.get_db_prep_value(uuid.UUID(str(step_id)), connection) for step_id in step_ids]
     params = [claimer, ops.adapt_datetimefield_value(lease_until),
-              ops.adapt_datetimefield_value(now), ids, StepKind.RESUME.value,
+              ops.adapt_datetimefield_value(now), *ids, StepKind.RESUME.value,
               settings.WEFT_STEP_MAX_DELIVERIES]
-    return list(Step.objects.raw(_CLAIM_MANY_SQL, params))
+    # An IN list rather than `= ANY(array)`: the same statement on SQLite (`make run`).
+    sql = _CLAIM_MANY_SQL.format(ids=", ".join(["%s"] * len(ids)))
+    return list(Step.objects.raw(sql, params))
 
 
 def _unclaim(claimed: list[Step]) -> None:
