@@ -32,7 +32,7 @@ def test_without_otel_variables_steps_run_untraced(tenant, publish):
 # A fresh process, started the way the platform's are: what it installs at Django's start, and
 # what a prefork pool child installs after the fork (Celery's `worker_process_init`).
 PROBE = """
-import json, sys, threading
+import json, os, sys, threading
 sys.argv = sys.argv[1:] or ["probe"]
 import django
 django.setup()
@@ -58,22 +58,30 @@ def installed():
     }
 
 at_start = installed()
+class Worker:  # what the worker_init handlers read of Celery's WorkController
+    pool_cls = os.environ.get("PROBE_POOL", "prefork")
+
+# Celery's worker_init, in the worker's main process before its pool starts.
+signals.worker_init.send(sender=Worker())
+at_worker_init = installed()
 signals.worker_process_init.send(sender=None)
-print(json.dumps({"at_start": at_start, "in_child": installed()}))
+print(json.dumps({"at_start": at_start, "at_worker_init": at_worker_init,
+                  "in_child": installed()}))
 """
 
 
-def _probe(argv: list[str], **otel: str) -> dict:
+def _probe(argv: list[str], **variables: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(otel, DJANGO_SETTINGS_MODULE="config.settings_test")
+    env.update(variables, DJANGO_SETTINGS_MODULE="config.settings_test")
     done = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, check=True)
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_without_otel_variables_a_process_installs_no_sdk_and_no_instrumentation():
     found = _probe(["celery", "-A", "config", "worker"])
-    for stage in ("at_start", "in_child"):
+    for stage in ("at_start", "at_worker_init", "in_child"):
         assert found[stage] == {"modules": [], "provider": "ProxyTracerProvider",
                                 "psycopg_wrapped": False, "botocore_wrapped": False,
                                 "httpx_wrapped": False, "exporter_threads": 0}, stage
@@ -86,9 +94,19 @@ def test_a_prefork_worker_sets_traces_up_in_its_children_not_in_its_main_process
     assert found["at_start"]["provider"] == "ProxyTracerProvider"
     assert found["at_start"]["exporter_threads"] == 0
     assert not found["at_start"]["psycopg_wrapped"]
+    assert found["at_worker_init"] == found["at_start"]
     assert found["in_child"]["provider"] == "TracerProvider"
     assert found["in_child"]["exporter_threads"] == 1
     assert found["in_child"]["psycopg_wrapped"]
+
+
+def test_a_worker_whose_pool_does_not_fork_sets_traces_up_in_its_one_process():
+    found = _probe(["celery", "-A", "config", "worker", "-P", "solo"],
+                   OTEL_TRACES_EXPORTER="console", PROBE_POOL="solo")
+    assert found["at_start"]["provider"] == "ProxyTracerProvider"
+    assert found["at_worker_init"]["provider"] == "TracerProvider"
+    assert found["at_worker_init"]["exporter_threads"] == 1
+    assert found["at_worker_init"]["psycopg_wrapped"]
 
 
 def test_the_web_sets_traces_up_when_django_starts():
