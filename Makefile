@@ -53,8 +53,8 @@ check-services:
 
 ## bench: the engine in-process, Weft against a Celery chain on real workers, local SQS and
 ## PostgreSQL, DBOS Transact (bench-only, bench/requirements-dbos.txt) on the same
-## PostgreSQL and shapes, then 1,000 timers due at once, then Weft again with tracing on
-## (needs 127.0.0.1:5432 and Redis on 6379; ~15 min);
+## PostgreSQL and shapes, then 1,000 timers due at once, then the cost of tracing (Weft with
+## traces off and on, alternating; needs 127.0.0.1:5432 and Redis on 6379; ~20 min);
 ## figures go to bench/RESULTS.md.
 bench: install
 	@mkdir -p var
@@ -63,9 +63,8 @@ bench: install
 	$(PY) -m bench.distributed --engine-output var/bench-engine.txt
 	$(PY) -m bench.round_trips
 	$(PY) -m bench.timers
-	@# The cost of tracing: the same run with every process exporting spans (not in RESULTS.md).
-	set -o pipefail; $(PY) -m bench.distributed --tracing --no-results --no-peer --throughput-runs 1 \
-		| tee var/bench-tracing.txt
+	@# The cost of tracing: workers with traces off and on, runs alternating (section "Tracing cost").
+	set -o pipefail; $(PY) -m bench.tracing_cost | tee var/bench-tracing.txt
 
 ## bench-scale: 100,000 instances and 2,000,000 journal rows seeded with COPY, list pages of the
 ## API and the admin timed (p50/p95), then retention (archive to the local S3, and without)

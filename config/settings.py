@@ -368,8 +368,7 @@ CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_SCHEDULE = {
     # The outbox sweeper: due retries, unpublished steps (broker was down), dead workers' steps.
     "weft-sweep-steps": {"task": "weft.sweep_steps", "schedule": 1.0},
-    # Durable timers: due bookmarks are claimed and resumed on the workers.
-    "weft-fire-due-timers": {"task": "weft.fire_due_timers", "schedule": 1.0},
+    # Durable timers are fired by the beat leader itself (workflows.scheduler), not by a task.
     "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
     # Events kept with `retain_seconds` that no wait took before they expired.
@@ -437,8 +436,14 @@ WEFT_STEPS_SINGLE_MESSAGES = env_int("WEFT_STEPS_SINGLE_MESSAGES", 16)
 WEFT_STEPS_PER_MESSAGE = env_int("WEFT_STEPS_PER_MESSAGE", 10)
 WEFT_WORKER_HEARTBEAT_SECONDS = float(env_str("WEFT_WORKER_HEARTBEAT_SECONDS", "5"))
 WEFT_WORKER_LOST_AFTER = env_int("WEFT_WORKER_LOST_AFTER", 30)
-# Due timers claimed per transaction by the every-second beat task.
+# Due timers claimed per transaction by the beat leader, which wakes for the next due time and
+# at least every WEFT_TIMER_POLL_SECONDS (for timers written meanwhile).
 WEFT_TIMER_BATCH_SIZE = env_int("WEFT_TIMER_BATCH_SIZE", 500)
+WEFT_TIMER_POLL_SECONDS = float(env_str("WEFT_TIMER_POLL_SECONDS", "1.0"))
+# Resumes of timers due together go out up to this many to a message (spread over at least
+# WEFT_STEPS_SINGLE_MESSAGES messages); a worker resumes a message's instances in one
+# transaction (workflows.services.resumes).
+WEFT_RESUMES_PER_MESSAGE = env_int("WEFT_RESUMES_PER_MESSAGE", 50)
 # HTTP endpoints (/hooks/): how long a request waits for WriteHttpResponse before a 202.
 WEFT_HOOK_WAIT_SECONDS = float(env_str("WEFT_HOOK_WAIT_SECONDS", "10"))
 
