@@ -1,9 +1,9 @@
-"""Partitions: how long migration 0019 takes on existing rows, and a month's rows deleted row by
+"""Partitions: how long migration 0020 takes on existing rows, and a month's rows deleted row by
 row against its partition dropped.
 
 Run with `python -m bench.partitions [--instances 50000 --journal-per-instance 20]`. It makes
-its own PostgreSQL database, migrates it to 0018 (plain tables), seeds instances spread over four
-months with their journal and executions by SQL, then times `migrate workflows 0019` (the
+its own PostgreSQL database, migrates it to 0019 (plain tables), seeds instances spread over four
+months with their journal and executions by SQL, then times `migrate workflows 0020` (the
 partitioning copy) and its reverse, and, once partitioned again, deleting one month's journal
 and executions with DELETE against detaching and dropping the next month's partitions (the same
 number of rows). Prints the figures; wall-clock times depend on the machine's load.
@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
-BEFORE, PARTITIONED = "0018_merge_lists_payload", "0019_part_partitions"
+BEFORE, PARTITIONED = "0019_merge_timers", "0020_part_partitions"
 
 
 def parse_args(argv=None):

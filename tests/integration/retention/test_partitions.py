@@ -224,7 +224,7 @@ def test_the_api_and_admin_list_journal_and_executions(tenant, publish, editor):
 def test_the_migration_converts_tables_with_rows_both_ways(tenant, publish):
     """The migration's two functions on this database (in the test's transaction: DDL rolls
     back): plain tables again, then partitioned again, rows and ids kept."""
-    migration = importlib.import_module("workflows.migrations.0019_part_partitions")
+    migration = importlib.import_module("workflows.migrations.0020_part_partitions")
     editor = types.SimpleNamespace(connection=connection)
     publish(WRITES)
     instances = [instance_execute(tenant=tenant, definition_id="writes", input={"name": n})

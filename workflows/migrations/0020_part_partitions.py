@@ -265,7 +265,7 @@ class Migration(migrations.Migration):
     dependencies = [
         # After the index migration (0017_lists_indexes): its CONCURRENTLY builds need plain
         # tables, and the conversion carries the indexes it made over to the partitioned tables.
-        ("workflows", "0018_merge_lists_payload"),
+        ("workflows", "0019_merge_timers"),
     ]
 
     operations = [
