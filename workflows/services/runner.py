@@ -29,28 +29,40 @@ from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows import instruments, tracing
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
-from workflows.services.apply import Budget, ResultApplier, error_of
+from workflows.services.apply import (
+    INSTANCE_COLUMNS,
+    Budget,
+    NotAtOnce,
+    ResultApplier,
+    error_of,
+    instance_from_row,
+)
 from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
 from workflows.services.workers import claimer_for, claimer_is_dead
+from workflows.services.writes import from_row, row_fields, select_list
 from workflows.time_limits import call_with_time_limit
 
 logger = structlog.get_logger(__name__)
 
 
-_CLAIM_SQL = """
+STEP_FIELDS = row_fields(Step)
+# The claim, and the step's instance read in the same statement (no lock: the hot path's write
+# checks that the row is still this version, `apply.ResultApplier.write_at_once`).
+_CLAIM_SQL = f"""
+WITH c AS (
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
        lease_until = %s, started_at = COALESCE(started_at, %s)
  WHERE id = %s
    AND (status = 'pending' OR (status = 'running' AND (lease_until < %s OR claimed_by = %s)))
    AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
                     WHERE i.id = workflows_step.instance_id AND i.held)
-RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, attempt,
-          run_after, published_at, sent_at, publish_count, deliveries, claimed_by, lease_until,
-          started_at, finished_at, error, created_at
-"""
+RETURNING *)
+SELECT {select_list(STEP_FIELDS, "c")}, {INSTANCE_COLUMNS}
+  FROM c LEFT JOIN workflows_workflowinstance i ON i.id = c.instance_id
+"""  # noqa: S608 (column names from the models)
 
 
 def _claim(step_id, worker: str) -> Step | None:
@@ -65,8 +77,16 @@ def _claim(step_id, worker: str) -> Step | None:
         params = [claimer, ops.adapt_datetimefield_value(lease_until),
                   ops.adapt_datetimefield_value(now), pk, ops.adapt_datetimefield_value(now),
                   dead_claimer]
-        claimed = list(Step.objects.raw(_CLAIM_SQL, params))
-        return claimed[0] if claimed else None
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        step = from_row(Step, STEP_FIELDS, row[:len(STEP_FIELDS)])
+        instance_values = row[len(STEP_FIELDS):]
+        step.instance_read = instance_from_row(instance_values) \
+            if instance_values[0] is not None else None
+        return step
 
     step = attempt("")
     if step is None:
@@ -193,6 +213,10 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
                 return _retry_if_still_owned(step, request, exc, log), None
         finally:
             step.lease_until = keeper.lease_until  # for the burst's budget below
+    applier = _write_at_once(step, outcome, claim_next_for)
+    if applier is not None:
+        log.info("step_done", status=applier.instance.status)
+        return "done", applier.claimed_next
     held = False
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
@@ -220,6 +244,32 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
                        claim_next_for=claim_next_for)
     log.info("step_done", status=instance.status)
     return "done", applier.claimed_next
+
+
+def _write_at_once(step: Step, outcome, claim_next_for: str | None) -> ResultApplier | None:
+    """The hot path: apply the step to the instance as read with its claim (or back from the
+    previous step's write) and write everything in one statement that checks the row is still
+    that version (`ResultApplier.write_at_once`). None when it does not apply (held, ended,
+    changed meanwhile, or the engine asked for more than instance, records and steps): nothing
+    was written, and the caller takes the instance row lock and does it the usual way."""
+    instance = getattr(step, "instance_read", None)
+    step.instance_read = None  # read once: the locked way below reads the row again
+    if instance is None or instance.held or instance.status not in InstanceStatus.active():
+        return None
+    plan = plan_for_instance(instance)
+    applier = ResultApplier(instance, plan, budget=Budget.burst(lease_until=step.lease_until),
+                            at_once=True)
+    try:
+        applier.apply_burst(_engine_call(step, instance, plan, outcome,
+                                         max_steps=applier.budget.next_chunk()))
+    except NotAtOnce:
+        return None
+    if not applier.can_write_at_once():
+        return None
+    if not applier.write_at_once(completed_step=step, step_error=_error_json(outcome),
+                                 claim_next_for=claim_next_for):
+        return None
+    return applier
 
 
 def _retry_if_still_owned(step: Step, request: TaskRequest, exc: BaseException, log) -> str:
