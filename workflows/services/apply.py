@@ -97,14 +97,18 @@ class NotAtOnce(Exception):
 # What the hot path reads of an instance (with the claim, or back from its write): all but the
 # input, which is only shown (deferred: read on first access).
 INSTANCE_FIELDS = row_fields(WorkflowInstance, exclude=("input",))
-INSTANCE_COLUMNS = select_list(INSTANCE_FIELDS, "i") + ", i.xmin::text"
+# The row's version: the transaction that wrote it (`xmin`) and where (`ctid`). Every UPDATE
+# changes the pair: another transaction's writes a different xmin, the same transaction's a
+# different ctid (the tuple it replaced cannot be reused while that transaction runs). A row
+# lock alone changes neither.
+ROW_VERSION = "i.xmin::text || '/' || i.ctid::text"
+INSTANCE_COLUMNS = select_list(INSTANCE_FIELDS, "i") + f", {ROW_VERSION}"
 # Columns the engine's state may change, beyond `state` and `updated_at`.
 _DERIVED = ("status", "output", "variables", "correlation_id", "finished_at")
 
 
 def instance_from_row(values) -> WorkflowInstance:
-    """An instance read with `INSTANCE_COLUMNS`; `row_version` is its row's version (`xmin`:
-    every committed UPDATE of the row changes it; a row lock alone does not)."""
+    """An instance read with `INSTANCE_COLUMNS`, with its row's version (`row_version`)."""
     instance = from_row(WorkflowInstance, INSTANCE_FIELDS, values[:-1])
     instance.row_version = values[-1]
     instance.as_read = {name: getattr(instance, name) for name in _DERIVED}
@@ -306,9 +310,10 @@ class ResultApplier:
             "i",
             "UPDATE workflows_workflowinstance AS i SET "  # noqa: S608 (names from the model)
             + ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-            + " WHERE i.id = %s AND i.xmin = %s::text::xid AND NOT i.held"
+            + f" WHERE i.id = %s AND {ROW_VERSION} = %s AND NOT i.held"
               " AND i.status IN ('pending', 'running', 'suspended')"
-            + f" RETURNING {INSTANCE_COLUMNS}",
+            # Continuing, the next step starts from the row as stored (as a reload would).
+            + f" RETURNING {INSTANCE_COLUMNS if claim_next_for else ROW_VERSION}",
             [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
             + [instance.id, instance.row_version])
         if recorder.journal:
@@ -333,8 +338,9 @@ class ResultApplier:
         completed_step.finished_at = now
         completed_step.error = step_error
         completed_step.lease_until = None
-        self.instance = instance_from_row(rows[0])
-        recorder.instance = self.instance
+        if claim_next_for:
+            self.instance = instance_from_row(rows[0])
+            recorder.instance = self.instance
         recorder.written(status_before)
         if self.claimed_next is not None:
             self.claimed_next.instance_read = self.instance
