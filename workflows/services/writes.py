@@ -7,17 +7,51 @@ each, that is five statements (five round trips, and Django's query compilation 
 statement is its own transaction in autocommit mode).
 
 Values are prepared by the model fields themselves (`Field.get_db_prep_save`, after `pre_save`),
-as `bulk_create` does: sealing, masking and any other hook a field has apply unchanged. Rows go
-in as one array per column through `UNNEST`, which also works on partitioned tables (a plain
-INSERT). Lowest layer of the services: it imports no other service.
+as `bulk_create` does: sealing, masking and any other hook a field has apply unchanged. The rows
+of a table go in as one JSON parameter (`json_populate_recordset`): one `json.dumps` instead of
+an array per column, and a plain INSERT, which also works on partitioned tables.
+
+Lowest layer of the services: it imports no other service.
 """
 
-from django.db import connection
+import json
+from datetime import date, datetime
+from functools import lru_cache
+from uuid import UUID
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+from psycopg.types.json import Jsonb
 
 
-def _column_types(fields) -> list[str]:
-    return [field.db_type(connection).split("(")[0] for field in fields]
+def _json_value(value):
+    """What `Field.get_db_prep_save` returned, as JSON: a JSON column's value is nested as it
+    is (these models' JSON fields have no encoder of their own), times and ids as text."""
+    if isinstance(value, Jsonb):
+        return value.obj
+    if isinstance(value, datetime | date | UUID):
+        return str(value) if isinstance(value, UUID) else value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(model, guard: str | None, on_conflict: str) -> tuple[list, str]:
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields
+              if not (f.primary_key and f.get_internal_type() in ("AutoField", "BigAutoField"))]
+    for field in fields:
+        assert getattr(field, "encoder", None) is None, field  # see _json_value
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    source = f"json_populate_recordset(NULL::{meta.db_table}, %s) AS r"
+    if guard is not None:
+        source = f"{guard}, {source}"
+    # Table and column names come from the model, values go as one parameter.
+    sql = (f"INSERT INTO {meta.db_table} ({names}) "  # noqa: S608
+           f"SELECT {', '.join('r.' + quote(f.column) for f in fields)} FROM {source}")
+    if on_conflict:
+        sql += f" {on_conflict}"
+    return fields, sql
 
 
 class Statement:
@@ -35,28 +69,14 @@ class Statement:
 
     def insert(self, name: str, objs: list[Model], *, guard: str | None = None,
                on_conflict: str = "") -> None:
-        """`INSERT INTO <table> SELECT * FROM UNNEST(<column arrays>)` of `objs` (one model),
-        every concrete field but an auto primary key."""
-        model = type(objs[0])
-        meta = model._meta
-        fields = [f for f in meta.concrete_fields
-                  if not (f.primary_key and f.get_internal_type() in ("AutoField",
-                                                                      "BigAutoField"))]
-        columns = [[] for _ in fields]
-        for obj in objs:
-            for index, field in enumerate(fields):
-                columns[index].append(
-                    field.get_db_prep_save(field.pre_save(obj, True), connection))
-        names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        arrays = ", ".join(f"(%s)::{db_type}[]" for db_type in _column_types(fields))
-        source = f"UNNEST({arrays}) AS r"
-        if guard is not None:
-            source = f"{guard}, {source}"
-        # Table and column names come from the model, values go as parameters.
-        sql = f"INSERT INTO {meta.db_table} ({names}) SELECT r.* FROM {source}"  # noqa: S608
-        if on_conflict:
-            sql += f" {on_conflict}"
-        self.add(name, sql, columns)
+        """`INSERT INTO <table> SELECT ... FROM json_populate_recordset(...)` of `objs` (one
+        model), every concrete field but an auto primary key: the rows go as one JSON
+        document, each value prepared by its field."""
+        fields, sql = _insert_sql(type(objs[0]), guard, on_conflict)
+        db = connections[DEFAULT_DB_ALIAS]
+        rows = [{field.column: field.get_db_prep_save(field.pre_save(obj, True), db)
+                 for field in fields} for obj in objs]
+        self.add(name, sql, [json.dumps(rows, default=_json_value, separators=(",", ":"))])
 
     def sql(self, final: str) -> str:
         return "WITH " + ",\n".join(self.parts) + "\n" + final
