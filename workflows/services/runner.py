@@ -10,6 +10,7 @@ a failure within the retry policy becomes a new step due after the backoff. Appl
 `apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
 """
 
+import os
 import random
 import threading
 import time
@@ -110,37 +111,86 @@ def step_renew_lease(*, step_id, claimer: str):
 
 
 class _LeaseKeeper:
-    """Extends a running task's lease while it runs. If the worker process dies, so does this
-    thread, the lease expires, and the sweeper hands the step to another worker."""
+    """Extends a running task's lease while it runs. If the worker process dies, so does the
+    renewing thread, the lease expires, and the sweeper hands the step to another worker.
+
+    One thread per process renews the leases of every task running in it (`_Renewals`): a task
+    registers on entering and leaves on exit, which costs no thread start and join per task
+    (most tasks end long before their first renewal, lease/3)."""
 
     def __init__(self, step_id, claimer: str, lease_until) -> None:
         self.step_id = step_id
         self.claimer = claimer
         self.lease_until = lease_until  # the latest end of the lease this keeper set
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.next_renewal = 0.0
 
     def __enter__(self):
-        self.thread.start()
+        self.next_renewal = time.monotonic() + _renewal_interval()
+        _renewals.add(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
+        _renewals.discard(self)
 
-    def _run(self) -> None:
-        interval = max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
+    def renew(self) -> bool:
+        """One renewal; False when the lease is no longer this keeper's to renew."""
         try:
-            while not self.stopped.wait(interval):
-                renewed = step_renew_lease(step_id=self.step_id, claimer=self.claimer)
-                if renewed is None:
-                    logger.warning("lease_lost", step_id=str(self.step_id))
-                    return
-                self.lease_until = renewed
+            renewed = step_renew_lease(step_id=self.step_id, claimer=self.claimer)
         except Exception as exc:  # losing the lease only risks a duplicate, never a loss
             logger.warning("lease_renewal_failed", step_id=str(self.step_id), error=str(exc))
-        finally:
-            connection.close()
+            return False
+        if renewed is None:
+            logger.warning("lease_lost", step_id=str(self.step_id))
+            return False
+        self.lease_until = renewed
+        self.next_renewal = time.monotonic() + _renewal_interval()
+        return True
+
+
+def _renewal_interval() -> float:
+    return max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
+
+
+class _Renewals:
+    """The keepers of this process and the thread that renews their leases when due. The
+    thread is started on first use in each process (a forked pool child starts its own)."""
+
+    def __init__(self) -> None:
+        self.keepers: set[_LeaseKeeper] = set()
+        self.changed = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def add(self, keeper: _LeaseKeeper) -> None:
+        with self.changed:
+            self.keepers.add(keeper)
+            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self._run, daemon=True,
+                                               name="weft-lease-renewals")
+                self.thread.start()
+            self.changed.notify()
+
+    def discard(self, keeper: _LeaseKeeper) -> None:
+        with self.changed:
+            self.keepers.discard(keeper)
+
+    def _run(self) -> None:
+        while True:
+            with self.changed:
+                now = time.monotonic()
+                due = [k for k in self.keepers if k.next_renewal <= now]
+                if not due:
+                    wait = min((k.next_renewal for k in self.keepers), default=now + 60) - now
+                    self.changed.wait(timeout=max(0.01, wait))
+                    continue
+            for keeper in due:
+                if not keeper.renew():
+                    self.discard(keeper)
+            connection.close()  # back to the pool until the next renewal
+
+
+_renewals = _Renewals()
 
 
 def step_process(*, step_id, worker: str = "inline") -> str:
