@@ -4,15 +4,25 @@ one statement that checks the instance row is still the version read
 suspend, a cancel) sends the step the locked way, from the current row: these tests make that
 happen between the claim and the write, as a second worker or an operator would."""
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.integration.execution.conftest import drain_steps, sequence
 from tests.integration.execution.test_steps import fork_of_tasks
 from workflows.models import ActivityExecution, JournalEntry, Step, StepKind, StepStatus
 from workflows.services.instances import instance_dispatch
-from workflows.services.runner import _claim, _process_claimed, step_process
+from workflows.services.runner import (
+    _claim,
+    _LeaseKeeper,
+    _process_claimed,
+    _renewals,
+    step_process,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +104,38 @@ def test_a_cancel_between_claim_and_write_discards_the_result(tenant, publish, o
         pk=task.pk).exists()
     assert "two" not in set(ActivityExecution.objects.filter(instance=instance)
                             .values_list("activity_id", flat=True))
+
+
+def wait_for(predicate, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_thread_renews_the_leases_of_every_running_task_until_each_ends(
+        tenant, publish, settings):
+    settings.WEFT_STEP_LEASE_SECONDS = 1.5  # renewed every 0.5 s
+    publish(fork_of_tasks())
+    steps = []
+    for claimer in ("celery@a|w:1|1", "celery@a|w:1|2", "celery@a|w:1|3"):
+        step = Step.objects.get(instance=instance_dispatch(tenant=tenant,
+                                                           definition_id="fan-out"))
+        lease = timezone.now() + timedelta(seconds=1.5)
+        Step.objects.filter(pk=step.pk).update(status=StepStatus.RUNNING, claimed_by=claimer,
+                                               deliveries=1, lease_until=lease)
+        steps.append(_LeaseKeeper(step.id, claimer, lease))
+    first, second, taken = steps
+    Step.objects.filter(pk=taken.step_id).update(claimed_by="celery@b|w:2|1")  # taken over
+    with first, second, taken:
+        leases = (first.lease_until, second.lease_until)
+        assert wait_for(lambda: first.lease_until > leases[0] and second.lease_until > leases[1])
+        assert wait_for(lambda: taken not in _renewals.keepers)  # lease lost: left alone
+        assert Step.objects.get(pk=taken.step_id).claimed_by == "celery@b|w:2|1"
+    assert not {first, second} & _renewals.keepers
+    stored = Step.objects.get(pk=first.step_id).lease_until
+    time.sleep(1.0)  # two renewal intervals: nobody renews an ended task's lease
+    assert Step.objects.get(pk=first.step_id).lease_until == stored
