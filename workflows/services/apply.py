@@ -26,6 +26,7 @@ from runtime import engine
 from runtime.engine import TaskRequest
 from workflows.errors import InvalidInput
 from workflows.models import (
+    ActivityExecution,
     Bookmark,
     InstanceStatus,
     Step,
@@ -105,6 +106,19 @@ ROW_VERSION = "i.xmin::text || '/' || i.ctid::text"
 INSTANCE_COLUMNS = select_list(INSTANCE_FIELDS, "i") + f", {ROW_VERSION}"
 # Columns the engine's state may change, beyond `state` and `updated_at`.
 _DERIVED = ("status", "output", "variables", "correlation_id", "finished_at")
+
+
+def _execution_upsert() -> str:
+    """`ON CONFLICT` on the execution records' unique key (whatever columns the model's
+    constraint names), updating what `bulk_create` would (`EXECUTION_UPDATE_FIELDS`)."""
+    [unique] = [c for c in ActivityExecution._meta.constraints
+                if c.name == "execution_unique_key"]
+    columns = ", ".join(ActivityExecution._meta.get_field(name).column for name in unique.fields)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in EXECUTION_UPDATE_FIELDS)
+    return f"ON CONFLICT ({columns}) DO UPDATE SET {updates}"
+
+
+_EXECUTION_UPSERT = _execution_upsert()
 
 
 def instance_from_row(values) -> WorkflowInstance:
@@ -319,9 +333,8 @@ class ResultApplier:
         if recorder.journal:
             statement.insert("j", recorder.journal_rows(), guard="i")
         if executions:
-            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in EXECUTION_UPDATE_FIELDS)
             statement.insert("e", recorder.execution_rows(), guard="i",
-                             on_conflict=f"ON CONFLICT (instance_id, key) DO UPDATE SET {updates}")
+                             on_conflict=_EXECUTION_UPSERT)
         self.claimed_next = self._claim_next(claim_next_for, now) if claim_next_for else None
         if self.steps:
             statement.insert("s", self.steps, guard="i")
