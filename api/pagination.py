@@ -1,4 +1,6 @@
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import CursorPagination, LimitOffsetPagination
+
+from workflows.errors import InvalidInput
 
 
 class WeftPagination(LimitOffsetPagination):
@@ -13,6 +15,44 @@ def paginated_response(view, request, queryset, serializer_class):
     paginator = WeftPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class KeysetPagination(CursorPagination):
+    """Keyset (cursor) pages for lists that grow without bound: `results`, `next`, `previous`
+    and no `count` (counting millions of rows on every page is what this avoids). A page is
+    one index range scan from the cursor's position (the first ordering field; rows that share
+    it are told apart by the cursor's offset, DRF's scheme), however deep the page.
+    `?limit=` up to 500, like every list; `?offset=` is refused (follow `next`)."""
+
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+    def __init__(self, ordering: tuple[str, ...]):
+        self.ordering = ordering
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "offset" in request.query_params:
+            raise InvalidInput(
+                "This list pages by cursor: follow `next` (or `previous`), not `offset`.",
+                errors=[{"path": "offset", "message": "Not accepted here; use `cursor`."}])
+        return super().paginate_queryset(queryset, request, view)
+
+
+def keyset_response(view, request, queryset, serializer_class, *, ordering: tuple[str, ...]):
+    """One keyset page of `queryset` in `ordering`, serialized: `results`, `next`,
+    `previous`."""
+    paginator = KeysetPagination(ordering)
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def keyset_parameters() -> list:
+    """The OpenAPI query parameters of a keyset list."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [OpenApiParameter("limit", int, description="rows per page, up to 500 (50)"),
+            OpenApiParameter("cursor", str, description="from `next` or `previous`")]
 
 
 _PAGE_SCHEMAS: dict = {}

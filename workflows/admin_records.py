@@ -13,6 +13,7 @@ from workflows.admin_display import (
     pretty_json,
     short_id,
 )
+from workflows.admin_paging import LargeTableAdmin, RecentValuesFilter
 from workflows.auditing import audited, request_actor
 from workflows.errors import WeftError
 from workflows.models import (
@@ -29,9 +30,9 @@ from workflows.services.dead_letters import dead_letter_redrive
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["instance_link", "sequence", "event", "activity", "message", "time"]
-    list_filter = ["event"]
+    list_filter = [("event", RecentValuesFilter)]
     search_fields = ["=instance__id", "activity_id", "message"]
     raw_id_fields = ["instance"]
 
@@ -52,10 +53,10 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ActivityExecution)
-class ActivityExecutionAdmin(ReadOnlyAdmin):
+class ActivityExecutionAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["instance_link", "activity_id", "activity_type", "status", "attempt",
                     "outcome", "started", "finished"]
-    list_filter = ["status", "activity_type"]
+    list_filter = [("status", RecentValuesFilter), ("activity_type", RecentValuesFilter)]
     search_fields = ["=instance__id", "activity_id"]
     fields = ["instance_link", "activity_id", "activity_type", "status", "attempt", "outcome",
               "started_at", "finished_at", "pretty_input", "pretty_output", "error",
@@ -89,9 +90,9 @@ class ActivityExecutionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Incident)
-class IncidentAdmin(ReadOnlyAdmin):
+class IncidentAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["instance_link", "activity_id", "code", "short_message", "created"]
-    list_filter = ["code"]
+    list_filter = [("code", RecentValuesFilter)]
     search_fields = ["=instance__id", "activity_id", "message"]
     fields = ["instance_link", "activity_id", "activity_type", "code", "message", "created_at",
               "traceback_text"]
@@ -116,10 +117,10 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(ReadOnlyAdmin):
+class StepAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["short_id", "instance_link", "kind_name", "activity", "status", "failed",
                     "attempt", "due", "finished"]
-    list_filter = ["status", "kind", "queue"]
+    list_filter = ["status", "kind", ("queue", RecentValuesFilter)]
     search_fields = ["=id", "=instance__id", "task_key", "claimed_by"]
     fields = ["id", "instance_link", "kind", "activity", "status", "failed", "queue",
               "task_key", "attempt", "deliveries", "claimed_by", "run_after", "published_at",
@@ -185,10 +186,11 @@ class WorkerProcessAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdmin):
+class DeadLetterAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["message_id", "queue", "task_name", "instance_link", "receive_count",
                     "received", "redriven"]
-    list_filter = ["queue", "tenant"]
+    list_filter = [("queue", RecentValuesFilter), "tenant"]
+    recent_order = "-received_at"
     search_fields = ["message_id", "=instance__id"]
     fields = ["message_id", "queue", "task_name", "instance_link", "receive_count",
               "received_at", "redriven_at", "pretty_body"]

@@ -8,7 +8,13 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import paginated, paginated_response
+from api.pagination import (
+    cursor_paginated,
+    keyset_parameters,
+    keyset_response,
+    paginated,
+    paginated_response,
+)
 from api.serializers_archives import ArchiveContentSerializer, ArchivedInstanceSerializer
 from api.serializers_instances import (
     ActivityExecutionSerializer,
@@ -100,6 +106,11 @@ class DefinitionDispatchView(TenantAPIView):
                         status=status.HTTP_202_ACCEPTED)
 
 
+# Newest first; the keyset is created_at (rows created in the same microsecond are told apart
+# by the cursor's offset), served by the instance_* indexes that end in created_at.
+INSTANCE_ORDER = ("-created_at", "id")
+
+
 class InstanceListView(TenantAPIView):
     @extend_schema(
         summary="List instances, newest first", operation_id="v1_instances_list",
@@ -109,8 +120,9 @@ class InstanceListView(TenantAPIView):
             OpenApiParameter("parent_id", str, description="children of this instance"),
             OpenApiParameter("created_after", str, description="ISO-8601"),
             OpenApiParameter("created_before", str, description="ISO-8601"),
+            *keyset_parameters(),
         ],
-        responses={200: paginated(InstanceSerializer), **ERRORS},
+        responses={200: cursor_paginated(InstanceSerializer), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -121,7 +133,8 @@ class InstanceListView(TenantAPIView):
             created_before=_datetime_param(request, "created_before"),
             version=_int_param(request, "version"), parent_id=_uuid_param(request, "parent_id"),
         )
-        return paginated_response(self, request, queryset, InstanceSerializer)
+        return keyset_response(self, request, queryset, InstanceSerializer,
+                               ordering=INSTANCE_ORDER)
 
 
 class InstanceDetailView(TenantAPIView):
@@ -206,20 +219,22 @@ class InstanceArchiveView(TenantAPIView):
 
 
 class InstanceJournalView(TenantAPIView):
-    @extend_schema(summary="Execution log, in sequence order",
-                   responses={200: paginated(JournalEntrySerializer), **ERRORS})
+    @extend_schema(summary="Execution log, in sequence order", parameters=keyset_parameters(),
+                   responses={200: cursor_paginated(JournalEntrySerializer), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_journal(tenant=self.tenant, instance_id=instance_id)
-        return paginated_response(self, request, queryset, JournalEntrySerializer)
+        return keyset_response(self, request, queryset, JournalEntrySerializer,
+                               ordering=("sequence",))
 
 
 class InstanceActivityExecutionsView(TenantAPIView):
-    @extend_schema(summary="Per-activity execution records",
-                   responses={200: paginated(ActivityExecutionSerializer), **ERRORS})
+    @extend_schema(summary="Per-activity execution records", parameters=keyset_parameters(),
+                   responses={200: cursor_paginated(ActivityExecutionSerializer), **ERRORS})
     def get(self, request: Request, instance_id) -> Response:
         queryset = selectors.instance_activity_executions(tenant=self.tenant,
                                                           instance_id=instance_id)
-        return paginated_response(self, request, queryset, ActivityExecutionSerializer)
+        return keyset_response(self, request, queryset, ActivityExecutionSerializer,
+                               ordering=("id",))
 
 
 class InstanceBookmarksView(TenantAPIView):

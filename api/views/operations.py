@@ -5,7 +5,13 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.pagination import paginated, paginated_response
+from api.pagination import (
+    cursor_paginated,
+    keyset_parameters,
+    keyset_response,
+    paginated,
+    paginated_response,
+)
 from api.views.base import TenantAPIView, actor_of
 from api.views.definitions import ERRORS
 from workflows.models import DeadLetter, Role, WorkerProcess
@@ -45,11 +51,12 @@ class WorkerListView(TenantAPIView):
 
 
 class DeadLetterListView(TenantAPIView):
-    @extend_schema(summary="Messages that reached a dead-letter queue",
-                   responses={200: paginated(DeadLetterSerializer), **ERRORS})
+    @extend_schema(summary="Messages that reached a dead-letter queue, newest first",
+                   parameters=keyset_parameters(),
+                   responses={200: cursor_paginated(DeadLetterSerializer), **ERRORS})
     def get(self, request: Request) -> Response:
-        return paginated_response(self, request, dead_letter_list(tenant=self.tenant),
-                                  DeadLetterSerializer)
+        return keyset_response(self, request, dead_letter_list(tenant=self.tenant),
+                               DeadLetterSerializer, ordering=("-received_at", "id"))
 
 
 class DeadLetterRedriveView(TenantAPIView):

@@ -8,7 +8,8 @@ class InstanceArchive(models.Model):
     the API can still say that the instance existed, and where to read it."""
 
     instance_id = models.UUIDField(primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+",
+                               db_index=False)  # archive_definition leads with it
     definition_id = models.CharField(max_length=100)
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=16)

@@ -13,7 +13,8 @@ class AuditEntry(models.Model):
     # SET_NULL everywhere: an entry outlives the tenant, user or token it names, which is why
     # the names are copied into text columns too.
     tenant = models.ForeignKey("workflows.Tenant", null=True, blank=True,
-                               on_delete=models.SET_NULL, related_name="+")
+                               on_delete=models.SET_NULL, related_name="+",
+                               db_index=False)  # the audit_tenant_* indexes lead with it
     tenant_slug = models.CharField(max_length=63, blank=True, default="")
     actor = models.CharField(max_length=200, help_text="who acted: a username or token:<name>")
     actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,

@@ -25,7 +25,10 @@ class WorkflowInstance(models.Model):
     """One run of one published definition version (pinned: later publishes do not move it)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="instances")
+    # No index of its own on tenant, parent (or instance, below): the composite and partial
+    # indexes in Meta lead with them (docs/decisions.md, "Indexes and keyset lists").
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="instances",
+                               db_index=False)
     definition_version = models.ForeignKey(
         WorkflowDefinition, on_delete=models.CASCADE, related_name="instances",
         help_text="The pinned definition version this instance runs.",
@@ -41,7 +44,7 @@ class WorkflowInstance(models.Model):
     variables = SealedJSONField(default=dict, blank=True)
     state = SealedJSONField(default=dict, blank=True, help_text="The engine's state.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="children")
+                               related_name="children", db_index=False)
     parent_bookmark_key = models.CharField(
         max_length=64, null=True, blank=True,
         help_text="The parent's bookmark that waits for this child to finish.",
@@ -64,8 +67,15 @@ class WorkflowInstance(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="instance_recent"),
+            # Every tenant's instances, newest first: the admin's list for a superuser.
+            models.Index(fields=["-created_at"], name="instance_created"),
             models.Index(fields=["tenant", "status", "-created_at"], name="instance_status"),
-            models.Index(fields=["tenant", "definition_id", "status"], name="instance_definition"),
+            # A definition's instances, newest first (the list filtered by definition), and
+            # with a status (that filter too; a singleton's look for an active one).
+            models.Index(fields=["tenant", "definition_id", "-created_at"],
+                         name="instance_definition_recent"),
+            models.Index(fields=["tenant", "definition_id", "status", "-created_at"],
+                         name="instance_definition_status"),
             models.Index(fields=["tenant", "correlation_id", "status"],
                          name="instance_correlation"),
             models.Index(fields=["parent"], name="instance_parent",
@@ -81,7 +91,7 @@ class WorkflowInstance(models.Model):
 
 class ActivityExecution(models.Model):
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
-                                 related_name="activity_executions")
+                                 related_name="activity_executions", db_index=False)
     key = models.CharField(max_length=64, help_text="The engine's id for this execution.")
     activity_id = models.CharField(max_length=100)
     activity_type = models.CharField(max_length=100)
@@ -101,14 +111,18 @@ class ActivityExecution(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["instance", "key"], name="execution_unique_key"),
         ]
+        # An instance's executions in id order (its keyset list); replaces the plain index on
+        # instance, which this one and execution_unique_key both lead with.
+        indexes = [models.Index(fields=["instance", "id"], name="execution_instance")]
 
     def __str__(self) -> str:
         return f"{self.activity_id} ({self.activity_type}) {self.status}"
 
 
 class JournalEntry(models.Model):
+    # journal_unique_seq (instance, sequence) serves every look-up by instance.
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
-                                 related_name="journal")
+                                 related_name="journal", db_index=False)
     sequence = models.PositiveIntegerField()
     event = models.CharField(max_length=32)
     activity_id = models.CharField(max_length=100, blank=True, default="")
@@ -133,9 +147,11 @@ class Bookmark(models.Model):
     it, so a duplicate stimulus finds nothing to resume."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bookmarks")
+    # Looked up by (tenant, hash), (tenant, name) and (instance, key): no single-column index.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bookmarks",
+                               db_index=False)
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE,
-                                 related_name="bookmarks")
+                                 related_name="bookmarks", db_index=False)
     key = models.CharField(max_length=64, help_text="The engine's id for this bookmark.")
     activity_id = models.CharField(max_length=100)
     activity_type = models.CharField(max_length=100)
@@ -154,6 +170,9 @@ class Bookmark(models.Model):
         indexes = [
             models.Index(fields=["tenant", "hash"], name="bookmark_stimulus"),
             models.Index(fields=["tenant", "name"], name="bookmark_name"),
+            # The routes HTTP waits listen on (a hook request reads the distinct ones).
+            models.Index(fields=["tenant", "name"], name="bookmark_http_route",
+                         condition=Q(data__kind="http")),
             models.Index(fields=["due_at"], name="bookmark_due", condition=Q(due_at__isnull=False)),
         ]
 

@@ -46,7 +46,8 @@ class DeadLetter(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("workflows.Tenant", null=True, blank=True,
-                               on_delete=models.CASCADE, related_name="+")
+                               on_delete=models.CASCADE, related_name="+",
+                               db_index=False)  # deadletter_recent leads with it
     step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="dead_letters")
     instance = models.ForeignKey("workflows.WorkflowInstance", null=True, blank=True,

@@ -37,7 +37,9 @@ class Step(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="steps")
+    # step_instance (instance, status) serves every look-up by instance.
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="steps",
+                                 db_index=False)
     kind = models.CharField(max_length=8, choices=StepKind.choices)
     status = models.CharField(max_length=10, choices=StepStatus.choices,
                               default=StepStatus.PENDING)

@@ -50,7 +50,9 @@ class TriggerFire(models.Model):
     """One fire of a time trigger for one scheduled time: the unique key makes a second fire of
     the same slot (two beat leaders, a redelivered message) a no-op."""
 
-    trigger = models.ForeignKey(WorkflowTrigger, on_delete=models.CASCADE, related_name="fires")
+    # fire_once (trigger, scheduled_for) serves every look-up by trigger.
+    trigger = models.ForeignKey(WorkflowTrigger, on_delete=models.CASCADE, related_name="fires",
+                                db_index=False)
     scheduled_for = models.DateTimeField()
     instance = models.ForeignKey(WorkflowInstance, null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="+")
@@ -71,7 +73,8 @@ class TriggerFire(models.Model):
 class RetainedEvent(models.Model):
     """An event nothing waited for yet, kept for `retain_seconds` for the first matching wait."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+",
+                               db_index=False)  # retained_lookup leads with it
     name = models.CharField(max_length=300)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
     payload = SealedJSONField(null=True, blank=True)  # secrets encrypted at rest

@@ -15,13 +15,18 @@ from workflows.models import (
     WorkflowInstance,
 )
 
+INSTANCE_UNSHOWN = ("state", "http_response", "trace_context")
+
 
 def instance_list(
     *, tenant: Tenant, definition_id: str | None = None, status: str | None = None,
     correlation_id: str | None = None, created_after: datetime | None = None,
     created_before: datetime | None = None, version: int | None = None, parent_id=None,
 ) -> QuerySet[WorkflowInstance]:
-    queryset = WorkflowInstance.objects.filter(tenant=tenant).defer("state").prefetch_related(
+    # The engine state (the largest column), the HTTP answer and the trace context are never
+    # shown by a list or the instance page: not read.
+    queryset = WorkflowInstance.objects.filter(tenant=tenant).defer(
+        *INSTANCE_UNSHOWN).prefetch_related(
         Prefetch("incidents", queryset=Incident.objects.order_by("created_at", "id"))
     )
     if version is not None:
@@ -54,16 +59,22 @@ def instance_get(*, tenant: Tenant, instance_id) -> WorkflowInstance:
     return found
 
 
+def _instance_must_exist(*, tenant: Tenant, instance_id) -> None:
+    """404 unless the tenant has this instance (one primary-key probe, nothing loaded)."""
+    if not WorkflowInstance.objects.filter(tenant=tenant, id=instance_id).exists():
+        raise NotFound(f"Instance {instance_id} not found.")
+
+
 def instance_journal(*, tenant: Tenant, instance_id) -> QuerySet[JournalEntry]:
-    instance_get(tenant=tenant, instance_id=instance_id)
+    _instance_must_exist(tenant=tenant, instance_id=instance_id)
     return JournalEntry.objects.filter(instance_id=instance_id).order_by("sequence")
 
 
 def instance_activity_executions(*, tenant: Tenant, instance_id) -> QuerySet[ActivityExecution]:
-    instance_get(tenant=tenant, instance_id=instance_id)
+    _instance_must_exist(tenant=tenant, instance_id=instance_id)
     return ActivityExecution.objects.filter(instance_id=instance_id).order_by("id")
 
 
 def instance_bookmarks(*, tenant: Tenant, instance_id) -> QuerySet[Bookmark]:
-    instance_get(tenant=tenant, instance_id=instance_id)
+    _instance_must_exist(tenant=tenant, instance_id=instance_id)
     return Bookmark.objects.filter(instance_id=instance_id).order_by("created_at")

@@ -18,6 +18,7 @@ from workflows.plans import plan_for_instance
 from workflows.services.instances import instance_lock
 from workflows.services.operator_journal import journal_operator_action
 from workflows.services.outbox import new_step, queue_of, steps_publish_on_commit
+from workflows.services.records import bookmark_hash
 
 
 def lock_event_name(tenant_id: int, name: str) -> None:
@@ -35,11 +36,17 @@ def bookmarks_claim_for_event(*, tenant: Tenant, name: str, payload=None,
     """Claims every event bookmark waiting for `name` (with this correlation id, or none when
     the event has none) and returns (instance ids, unsaved RESUME steps). In a transaction."""
     lock_event_name(tenant.pk, name)
+    # Found by the stimulus's hashes on (tenant, hash): the waits for this correlation id and
+    # the waits for none, never every wait for the name. The exact conditions stay, so a hash
+    # shared by several bookmarks (or another kind's) takes exactly the ones that match.
+    hashes = {bookmark_hash(name, None)}
     waiting = Bookmark.objects.filter(tenant=tenant, name=name, data__kind="event")
     if correlation_id:
+        hashes.add(bookmark_hash(name, correlation_id))
         waiting = waiting.filter(Q(correlation_id=correlation_id) | Q(correlation_id__isnull=True))
     else:
         waiting = waiting.filter(correlation_id__isnull=True)
+    waiting = waiting.filter(hash__in=sorted(hashes))
     claimed = list(
         waiting.select_for_update(skip_locked=True, of=("self",)).select_related("instance")
         .only("id", "key", "instance__id", "instance__tenant_id",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runtime import engine
@@ -39,6 +39,7 @@ from workflows.services.bookmarks import resume_step
 from workflows.services.inline import InlineRunner, instance_start_inline
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import steps_publish_on_commit
+from workflows.services.records import bookmark_hash
 from workflows.services.tenancy import token_hash
 from workflows.text import find_unstorable, loads_json
 
@@ -141,6 +142,48 @@ def _payload(request: HookRequest, path: str, route: dict, body) -> dict:
             "headers": request.headers, "body": body}
 
 
+# The distinct routes the tenant's HTTP waits listen on: a loose index scan of
+# bookmark_http_route (one index probe per route, however many instances wait on each).
+_HTTP_WAIT_ROUTES_SQL = """
+WITH RECURSIVE routes(name) AS (
+    (SELECT name FROM workflows_bookmark
+      WHERE tenant_id = %(tenant)s AND (data -> 'kind') = '"http"'::jsonb
+      ORDER BY name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT b.name FROM workflows_bookmark b
+             WHERE b.tenant_id = %(tenant)s AND (b.data -> 'kind') = '"http"'::jsonb
+               AND b.name > routes.name
+             ORDER BY b.name LIMIT 1)
+      FROM routes WHERE routes.name IS NOT NULL
+)
+SELECT name FROM routes WHERE name IS NOT NULL
+"""
+
+
+def http_wait_routes(tenant: Tenant) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(_HTTP_WAIT_ROUTES_SQL, {"tenant": tenant.pk})
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _http_waits_for(tenant: Tenant, path: str, query: dict):
+    """The HTTP waits a request to `path` may resume, oldest first: for each route that
+    matches the path, the waits with the request's correlation id and those with none, found
+    by their hash on (tenant, hash) as events are. The caller still checks each one."""
+    hashes = set()
+    for route in http_wait_routes(tenant):
+        match = _route(route).match(path)
+        if match is not None:
+            hashes.add(bookmark_hash(route, None))
+            correlation_id = _correlation(match.groupdict(), query)
+            if correlation_id:
+                hashes.add(bookmark_hash(route, correlation_id))
+    if not hashes:
+        return []
+    return Bookmark.objects.filter(tenant=tenant, hash__in=sorted(hashes),
+                                   data__kind="http").order_by("created_at", "id")
+
+
 def hook_handle(*, tenant_slug: str, path: str, request: HookRequest) -> HookAnswer:
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
@@ -161,7 +204,7 @@ def hook_handle(*, tenant_slug: str, path: str, request: HookRequest) -> HookAns
         return _start(tenant, trigger, _payload(request, path, route, body),
                       correlation_id=_correlation(route, request.query),
                       body_input=body if isinstance(body, dict) else {})
-    for bookmark in Bookmark.objects.filter(tenant=tenant, data__kind="http"):
+    for bookmark in _http_waits_for(tenant, path, request.query):
         match = _route(bookmark.name).match(path)
         if match is None:
             continue

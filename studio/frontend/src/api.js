@@ -44,15 +44,15 @@ export class Api {
   async post(path, body) { return (await this.request("POST", path, { body: body || {} })).data; }
   async del(path) { return (await this.request("DELETE", path)).data; }
 
-  // Every page of a paginated list (bounded: the monitor never needs more than `max`).
+  // Every page of a paginated list (bounded: the monitor never needs more than `max`),
+  // following each page's `next` (a cursor or an offset: whatever the list pages by).
   async all(path, query = {}, max = 5000) {
     const results = [];
-    let offset = 0;
-    while (results.length < max) {
-      const page = await this.get(path, { ...query, limit: 500, offset });
+    let next = { ...query, limit: 500 };
+    while (next && results.length < max) {
+      const page = await this.get(path, next);
       results.push(...page.results);
-      if (!page.next) break;
-      offset += 500;
+      next = page.next ? Object.fromEntries(new URL(page.next, window.location.href).searchParams) : null;
     }
     return results;
   }

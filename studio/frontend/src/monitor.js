@@ -30,7 +30,12 @@ export async function renderInstanceList(ctx, main) {
     version: params.get("version") || "", correlation_id: params.get("correlation_id") || "",
     created_after: params.get("created_after") || "", created_before: params.get("created_before") || "",
   };
-  let offset = Number(params.get("offset") || 0);
+  // Keyset pages: the cursor of this page (from the last page's `next` or `previous`) and its
+  // number, for the "26–50 of N" label.
+  let cursor = params.get("cursor") || "";
+  let pageNo = Math.max(1, Number(params.get("page") || 1));
+  const firstPage = () => { cursor = ""; pageNo = 1; };
+  const cursorOf = (url) => (url ? new URL(url, window.location.href).searchParams.get("cursor") || "" : "");
 
   const field = (name, label, attrs = {}) => h("label", { class: "field" }, label,
     h("input", { name, value: filters[name], ...attrs }));
@@ -64,7 +69,7 @@ export async function renderInstanceList(ctx, main) {
   function syncUrl() {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(filters)) if (value) search.set(key, value);
-    if (offset) search.set("offset", offset);
+    if (cursor) { search.set("cursor", cursor); search.set("page", pageNo); }
     const text = search.toString();
     history.replaceState(null, "", window.location.pathname + (text ? `?${text}` : ""));
   }
@@ -73,18 +78,21 @@ export async function renderInstanceList(ctx, main) {
     const q = query();
     const { status, ...countQuery } = q;
     const [page, summary] = await Promise.all([
-      ctx.api.get("/instances/", { ...q, limit: PAGE_SIZE, offset }),
+      ctx.api.get("/instances/", { ...q, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
       ctx.api.get("/instances/counts/", countQuery),
     ]);
+    // Above 1,000 a status's count is the database's estimate (listed in `approximate`).
+    const approx = summary.approximate || [];
     clear(counts);
     counts.append(h("button", { type: "button", class: `count ${filters.status ? "" : "active"}`,
-      onclick: () => { filters.status = ""; statusSelect.value = ""; offset = 0; syncUrl(); refresh(); } },
-    `all ${summary.total}`));
+      onclick: () => { filters.status = ""; statusSelect.value = ""; firstPage(); syncUrl(); refresh(); } },
+    `all ${approx.length ? "~" : ""}${summary.total}`));
     for (const s of STATUSES) {
       counts.append(h("button", { type: "button", class: `count status-${s} ${filters.status === s ? "active" : ""}`,
         "data-status": s, "aria-pressed": String(filters.status === s),
-        onclick: () => { filters.status = s; statusSelect.value = s; offset = 0; syncUrl(); refresh(); } },
-      `${s} `, h("span", { class: "n" }, String(summary.counts[s]))));
+        onclick: () => { filters.status = s; statusSelect.value = s; firstPage(); syncUrl(); refresh(); } },
+      `${s} `, h("span", { class: "n", title: approx.includes(s) ? "an estimate" : null },
+        `${approx.includes(s) ? "~" : ""}${summary.counts[s]}`)));
     }
     clear(table).append(h("thead", {}, h("tr", {},
       ["Instance", "Definition", "Status", "Correlation id", "Created", "Updated"].map((t) => h("th", { scope: "col" }, t)))));
@@ -100,13 +108,20 @@ export async function renderInstanceList(ctx, main) {
     }
     if (!page.results.length) body.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No instances match.")));
     table.append(body);
-    const total = page.count ?? 0;
+    // The list has no count (it pages by cursor); the status counts give the total.
+    const total = filters.status ? summary.counts[filters.status] : summary.total;
+    const start = (pageNo - 1) * PAGE_SIZE;
+    const shown = page.results.length;
     clear(pager).append(
-      h("button", { type: "button", disabled: offset === 0,
-        onclick: () => { offset = Math.max(0, offset - PAGE_SIZE); syncUrl(); refresh(); } }, "Previous"),
-      h("span", { class: "muted" }, total ? `${offset + 1}–${Math.min(offset + PAGE_SIZE, total)} of ${total}` : "0"),
+      h("button", { type: "button", disabled: !page.previous,
+        onclick: () => {
+          cursor = cursorOf(page.previous); pageNo = Math.max(1, pageNo - 1);
+          if (pageNo === 1 && !cursor) firstPage();
+          syncUrl(); refresh();
+        } }, "Previous"),
+      h("span", { class: "muted" }, shown ? `${start + 1}–${start + shown} of ${approx.length ? "about " : ""}${Math.max(total, start + shown)}` : "0"),
       h("button", { type: "button", disabled: !page.next,
-        onclick: () => { offset += PAGE_SIZE; syncUrl(); refresh(); } }, "Next"));
+        onclick: () => { cursor = cursorOf(page.next); pageNo += 1; syncUrl(); refresh(); } }, "Next"));
     live.textContent = `Live · updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;
   }
 
@@ -114,13 +129,13 @@ export async function renderInstanceList(ctx, main) {
     event.preventDefault();
     const data = new FormData(form);
     for (const key of Object.keys(filters)) filters[key] = (data.get(key) || "").toString().trim();
-    offset = 0;
+    firstPage();
     syncUrl();
     refresh().catch((error) => flash(errorText(error), "error"));
   });
   form.addEventListener("reset", () => {
     for (const key of Object.keys(filters)) filters[key] = "";
-    offset = 0;
+    firstPage();
     syncUrl();
     setTimeout(() => refresh().catch((error) => flash(errorText(error), "error")));
   });

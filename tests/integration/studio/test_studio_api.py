@@ -59,7 +59,7 @@ def test_counts_by_status_cover_every_status_and_follow_the_filters(tenant, othe
     assert client.get("/api/v1/instances/counts/",
                       {"definition_id": "other"}).json()["total"] == 0
     assert client.get("/api/v1/instances/counts/", {"version": 2}).json()["total"] == 0
-    assert client.get("/api/v1/instances/", {"version": 1}).json()["count"] == 5
+    assert len(client.get("/api/v1/instances/", {"version": 1}).json()["results"]) == 5
     bad = client.get("/api/v1/instances/counts/", {"version": "two"})
     assert bad.status_code == 400
     assert bad.json()["error"]["details"]["errors"][0]["path"] == "version"
