@@ -292,8 +292,8 @@ class ResultApplier:
         return instance
 
     def can_write_at_once(self) -> bool:
-        """Nothing to write but the instance row, its records and steps: no bookmarks,
-        incidents or tasks cancelled, and no parent to wake."""
+        """Nothing to write but the instance row, its records, timers and steps
+        (`ResultRecorder.is_simple`): no tasks cancelled, and no parent to wake."""
         ended = self.instance.state.get("status") in (
             InstanceStatus.FINISHED, InstanceStatus.FAULTED, InstanceStatus.CANCELLED)
         return self.recorder.is_simple() and not self.cancelled_task_keys and \
@@ -304,12 +304,12 @@ class ResultApplier:
         """The hot path's `finish`, for an instance read without its row lock (with the step's
         claim, or back from the previous step's write): one statement updates the instance row
         only if it is the version read (`row_version`) and still active and unheld, and, only
-        then, inserts the journal entries, execution records and new steps and marks the
-        completed step done. The row lock the UPDATE takes orders it with every locked
-        transition, as `instance_lock` would; a row that changed since it was read (another
-        step's result, a suspend, a cancel) makes it write nothing and return False: the caller
-        goes the locked way, from the current row. Only when `can_write_at_once()`; outside a
-        transaction the statement is its own."""
+        then, inserts the journal entries, execution records, timers and new steps, deletes the
+        bookmarks the engine let go and marks the completed step done. The row lock the UPDATE
+        takes orders it with every locked transition, as `instance_lock` would; a row that
+        changed since it was read (another step's result, a suspend, a cancel) makes it write
+        nothing and return False: the caller goes the locked way, from the current row. Only
+        when `can_write_at_once()`; outside a transaction the statement is its own."""
         now = timezone.now()
         instance = self.instance
         recorder = self.recorder
@@ -335,6 +335,14 @@ class ResultApplier:
         if executions:
             statement.insert("e", recorder.execution_rows(), guard="i",
                              on_conflict=_EXECUTION_UPSERT)
+        if recorder.removed_bookmarks:
+            # Claimed by whoever deletes it first, as in `records.flush` (an event or a timer
+            # may be deleting the same row: one DELETE wins, the other finds nothing).
+            statement.add("b", "DELETE FROM workflows_bookmark AS b USING i WHERE "
+                               "b.instance_id = i.id AND b.key = ANY(%s) RETURNING 1",
+                          [sorted(recorder.removed_bookmarks)])
+        if recorder.bookmarks:
+            statement.insert("k", recorder.bookmark_rows(), guard="i")
         self.claimed_next = self._claim_next(claim_next_for, now) if claim_next_for else None
         if self.steps:
             statement.insert("s", self.steps, guard="i")

@@ -71,9 +71,13 @@ class ResultRecorder:
                              "timestamp": datetime.now(tz=UTC).isoformat()})
 
     def is_simple(self) -> bool:
-        """Only an instance row, journal entries and execution records to write: what the hot
-        path writes in one statement (`apply.ResultApplier.write_at_once`)."""
-        return not (self.bookmarks or self.removed_bookmarks or self.incidents)
+        """Only what the hot path writes in one statement (`apply.ResultApplier.write_at_once`):
+        the instance row, journal entries, execution records, timers (new `timer` bookmarks)
+        and bookmarks removed. Not incidents, nor a new event wait (a retained event may be
+        waiting for it), an HTTP endpoint or a child's bookmark."""
+        return not self.incidents and all(
+            b.get("kind") == "timer" for b in self.bookmarks.values()) and \
+            not (self.removed_bookmarks & self.bookmarks.keys())
 
     def prepare(self, *, now: datetime) -> str:
         """Set the instance's columns from its engine state; returns its status before."""
@@ -120,6 +124,21 @@ class ResultRecorder:
             for record in self.executions.values()
         ]
 
+    def bookmark_rows(self) -> list[Bookmark]:
+        instance = self.instance
+        return [
+            Bookmark(
+                tenant_id=instance.tenant_id, instance=instance, key=bookmark["key"],
+                activity_id=bookmark["activity_id"], activity_type=bookmark["activity_type"],
+                name=bookmark["name"],
+                hash=bookmark_hash(bookmark["name"], bookmark.get("correlation_id")),
+                correlation_id=bookmark.get("correlation_id"),
+                data={"kind": bookmark.get("kind"), **(bookmark.get("data") or {})},
+                due_at=_time(bookmark.get("due_at")),
+            )
+            for bookmark in self.bookmarks.values()
+        ]
+
     def written(self, status_before: str) -> None:
         """After the records are written: logs, span attributes, metrics; starts afresh."""
         instance = self.instance
@@ -151,18 +170,7 @@ class ResultRecorder:
         if self.removed_bookmarks:
             Bookmark.objects.filter(instance=instance, key__in=self.removed_bookmarks).delete()
         if self.bookmarks:
-            Bookmark.objects.bulk_create([
-                Bookmark(
-                    tenant_id=instance.tenant_id, instance=instance, key=bookmark["key"],
-                    activity_id=bookmark["activity_id"], activity_type=bookmark["activity_type"],
-                    name=bookmark["name"],
-                    hash=bookmark_hash(bookmark["name"], bookmark.get("correlation_id")),
-                    correlation_id=bookmark.get("correlation_id"),
-                    data={"kind": bookmark.get("kind"), **(bookmark.get("data") or {})},
-                    due_at=_time(bookmark.get("due_at")),
-                )
-                for bookmark in self.bookmarks.values()
-            ])
+            Bookmark.objects.bulk_create(self.bookmark_rows())
         if self.incidents:
             Incident.objects.bulk_create([
                 Incident(

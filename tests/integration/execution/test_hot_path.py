@@ -14,7 +14,15 @@ from django.utils import timezone
 
 from tests.integration.execution.conftest import drain_steps, sequence
 from tests.integration.execution.test_steps import fork_of_tasks
-from workflows.models import ActivityExecution, JournalEntry, Step, StepKind, StepStatus
+from workflows.models import (
+    ActivityExecution,
+    Bookmark,
+    JournalEntry,
+    Step,
+    StepKind,
+    StepStatus,
+)
+from workflows.services.events import event_publish
 from workflows.services.instances import instance_dispatch
 from workflows.services.runner import (
     _claim,
@@ -23,6 +31,7 @@ from workflows.services.runner import (
     _renewals,
     step_process,
 )
+from workflows.services.timers import timers_fire_due
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +148,54 @@ def test_one_thread_renews_the_leases_of_every_running_task_until_each_ends(
     stored = Step.objects.get(pk=first.step_id).lease_until
     time.sleep(1.0)  # two renewal intervals: nobody renews an ended task's lease
     assert Step.objects.get(pk=first.step_id).lease_until == stored
+
+
+def test_a_timer_and_its_resume_are_written_at_once(tenant, publish, settings):
+    settings.WEFT_STEP_CONTINUE_MAX = 0
+    publish(sequence("nap-after", [
+        {"id": "one", "type": "examples.add", "input": {"a": 1, "b": 1}},
+        {"id": "wait", "type": "Delay", "duration": 60},
+        {"id": "out", "type": "SetOutput", "output": "woke", "value": {"expr": "result"}},
+    ], outputs=[{"name": "woke", "type": "string"}]))
+    instance = instance_dispatch(tenant=tenant, definition_id="nap-after")
+    step_process(step_id=Step.objects.get(instance=instance).id, worker="w")
+    task = Step.objects.get(instance=instance, kind=StepKind.TASK)
+    with CaptureQueriesContext(connection) as captured:
+        assert step_process(step_id=task.id, worker="w") == "done"
+    assert len(statements(captured)) == 2 and not locked(captured)
+    timer = Bookmark.objects.get(instance=instance)
+    assert timer.data["kind"] == "timer" and timer.due_at > timezone.now()
+    Bookmark.objects.filter(pk=timer.pk).update(due_at=timezone.now() - timedelta(seconds=1))
+    assert timers_fire_due() == 1
+    resume = Step.objects.get(instance=instance, kind=StepKind.RESUME)
+    with CaptureQueriesContext(connection) as captured:
+        assert step_process(step_id=resume.id, worker="w") == "done"
+    assert len(statements(captured)) == 2 and not locked(captured)
+    instance.refresh_from_db()
+    assert instance.status == "finished" and instance.output["woke"]
+    assert journal_is_whole(instance) and not Bookmark.objects.filter(instance=instance).exists()
+
+
+def test_a_wait_any_won_by_its_timer_lets_go_of_the_event_wait(tenant, publish):
+    publish({
+        "definition_id": "either", "name": "either",
+        "root": {"type": "Fork", "id": "fork", "join": "wait_any", "branches": [
+            {"type": "Event", "id": "ping", "event": "ping"},
+            {"type": "Delay", "id": "nap", "duration": 60},
+        ]},
+    })
+    instance = instance_dispatch(tenant=tenant, definition_id="either")
+    drain_steps()  # the event wait goes the locked way (a retained event may wait for it)
+    kinds = dict(Bookmark.objects.filter(instance=instance).values_list("name", "data__kind"))
+    assert sorted(kinds.values()) == ["event", "timer"]
+    Bookmark.objects.filter(instance=instance, data__kind="timer").update(
+        due_at=timezone.now() - timedelta(seconds=1))
+    assert timers_fire_due() == 1
+    resume = Step.objects.get(instance=instance, kind=StepKind.RESUME)
+    with CaptureQueriesContext(connection) as captured:
+        assert step_process(step_id=resume.id, worker="w") == "done"
+    assert not locked(captured)
+    instance.refresh_from_db()
+    assert instance.status == "finished" and journal_is_whole(instance)
+    assert not Bookmark.objects.filter(instance=instance).exists()  # the event wait is gone
+    assert not event_publish(tenant=tenant, name="ping")["resumed"]
