@@ -315,7 +315,6 @@ class ResultApplier:
         recorder = self.recorder
         executions = list(recorder.executions.values())
         status_before = recorder.prepare(now=now)
-        instance.updated_at = now
         fields = [WorkflowInstance._meta.get_field(name) for name in ("state", "updated_at")]
         fields += [WorkflowInstance._meta.get_field(name) for name in _DERIVED
                    if getattr(instance, name) != instance.as_read[name]]
@@ -328,7 +327,9 @@ class ResultApplier:
               " AND i.status IN ('pending', 'running', 'suspended')"
             # Continuing, the next step starts from the row as stored (as a reload would).
             + f" RETURNING {INSTANCE_COLUMNS if claim_next_for else ROW_VERSION}",
-            [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+            # As `save()` prepares them: `pre_save` (which names the row to a field that wants
+            # to know it, and sets `updated_at`), then `get_db_prep_save`.
+            [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
             + [instance.id, instance.row_version])
         if recorder.journal:
             statement.insert("j", recorder.journal_rows(), guard="i")
