@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/weft
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint bench migrate check-services check-browser studio-assets clean
+.PHONY: install run test lint bench bench-scale migrate check-services check-browser studio-assets clean
 CHROMIUM ?= /usr/bin/chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -53,8 +53,8 @@ check-services:
 
 ## bench: the engine in-process, Weft against a Celery chain on real workers, local SQS and
 ## PostgreSQL, DBOS Transact (bench-only, bench/requirements-dbos.txt) on the same
-## PostgreSQL and shapes, then 1,000 timers due at once, then Weft again with tracing on
-## (needs 127.0.0.1:5432 and Redis on 6379; ~15 min);
+## PostgreSQL and shapes, then 1,000 timers due at once, then the cost of tracing (Weft with
+## traces off and on, alternating; needs 127.0.0.1:5432 and Redis on 6379; ~20 min);
 ## figures go to bench/RESULTS.md.
 bench: install
 	@mkdir -p var
@@ -63,9 +63,17 @@ bench: install
 	$(PY) -m bench.distributed --engine-output var/bench-engine.txt
 	$(PY) -m bench.round_trips
 	$(PY) -m bench.timers
-	@# The cost of tracing: the same run with every process exporting spans (not in RESULTS.md).
-	set -o pipefail; $(PY) -m bench.distributed --tracing --no-results --no-peer --throughput-runs 1 \
-		| tee var/bench-tracing.txt
+	@# The cost of tracing: workers with traces off and on, runs alternating (section "Tracing cost").
+	set -o pipefail; $(PY) -m bench.tracing_cost | tee var/bench-tracing.txt
+
+## bench-scale: 100,000 instances and 2,000,000 journal rows seeded with COPY, list pages of the
+## API and the admin timed (p50/p95), then retention (archive to the local S3, and without)
+## while real workers run workflows; its own database (weft_scale_bench, dropped after), its
+## section of bench/RESULTS.md under SCALE_LABEL. Quick: SCALE_ARGS="--instances 2000 --journal 40000".
+SCALE_LABEL ?= latest
+SCALE_ARGS ?=
+bench-scale: install
+	$(PY) -m bench.scale --label $(SCALE_LABEL) $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -3,7 +3,9 @@
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -101,6 +103,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse:
         return database_unavailable_response(exc)
     if isinstance(exc, DataError):
         return data_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return payload_too_large_response(None, django_limit=True)
     if isinstance(exc, WeftError):
         code = next(
             (s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls)),
@@ -131,8 +135,21 @@ def exception_handler(exc: Exception, context: dict) -> Response | JsonResponse:
     return response
 
 
-def json_error_response(code: str, message: str, status_code: int) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status_code)
+def json_error_response(code: str, message: str, status_code: int,
+                        details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def payload_too_large_response(size: int | None, *, django_limit: bool = False) -> JsonResponse:
+    """413 for a body over `WEFT_MAX_REQUEST_BYTES`, or over Django's own
+    `DATA_UPLOAD_MAX_MEMORY_SIZE` when that one tripped (docs/operations.md "Request size")."""
+    setting = "DATA_UPLOAD_MAX_MEMORY_SIZE" if django_limit else "WEFT_MAX_REQUEST_BYTES"
+    limit = getattr(settings, setting)
+    said = f"Request body is {size} bytes; the" if size is not None else \
+        "The request body is too large; the"
+    return json_error_response(
+        "payload_too_large", f"{said} limit is {limit} bytes ({setting}).", 413,
+        {"limit": limit, **({"size": size} if size is not None else {})})
 
 
 def handler404(request, exception=None) -> JsonResponse:

@@ -5,6 +5,7 @@ import uuid
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http.request import split_domain_port
 
@@ -13,6 +14,7 @@ from api.errors import (
     data_error_response,
     database_unavailable_response,
     json_error_response,
+    payload_too_large_response,
 )
 from workflows.text import NUL, nul_message
 
@@ -55,6 +57,8 @@ class RequestContextMiddleware:
             return database_unavailable_response(exception)
         if isinstance(exception, DataError):
             return data_error_response(exception)
+        if isinstance(exception, RequestDataTooBig):  # Django's own limit, read by a view
+            return payload_too_large_response(None, django_limit=True)
         return None
 
     def _guarded(self, request):
@@ -67,12 +71,7 @@ class RequestContextMiddleware:
             return json_error_response(
                 "malformed_request", nul_message("the request's path or query"), 400)
         if length > settings.WEFT_MAX_REQUEST_BYTES:
-            return json_error_response(
-                "payload_too_large",
-                f"Request body is {length} bytes; the limit is "
-                f"{settings.WEFT_MAX_REQUEST_BYTES} bytes.",
-                413,
-            )
+            return payload_too_large_response(length)
         return self.get_response(request)
 
 

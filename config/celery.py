@@ -77,12 +77,32 @@ def _register_worker_process(**kwargs):
     register_worker_process()
 
 
+def _pool_forks(worker) -> bool:
+    # Imported here: the web imports this module too, and has no use for the pool's code.
+    from celery.concurrency import get_implementation
+    from celery.concurrency.prefork import TaskPool as PreforkTaskPool
+
+    return issubclass(get_implementation(worker.pool_cls), PreforkTaskPool)
+
+
+@worker_init.connect
+def _trace_unforked_worker(sender=None, **kwargs):
+    # Traces are set up where the tasks run: here for the solo and thread pools; in each child
+    # of a prefork pool (below), never in its main process (workflows.tracing says why).
+    if sender is not None and not _pool_forks(sender):
+        from workflows.tracing import tracing_configure
+
+        tracing_configure()
+
+
 @worker_process_init.connect
 def _prepare_forked_child(**kwargs):
     # Imported when the signal fires: this module is imported before Django's apps are ready.
+    from workflows.tracing import tracing_configure
     from workflows.worker import prepare_forked_child
 
     prepare_forked_child()
+    tracing_configure()
 
 
 @task_postrun.connect
@@ -90,6 +110,14 @@ def _sample_pool_after_task(**kwargs):
     from workflows.instruments import pool_stats_sample
 
     pool_stats_sample()
+
+
+@worker_process_shutdown.connect
+def _flush_child_spans(**kwargs):
+    # A pool child leaves with os._exit: the spans of its last tasks are sent now or never.
+    from workflows.tracing import tracing_flush
+
+    tracing_flush()
 
 
 @worker_process_shutdown.connect

@@ -368,8 +368,7 @@ CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_SCHEDULE = {
     # The outbox sweeper: due retries, unpublished steps (broker was down), dead workers' steps.
     "weft-sweep-steps": {"task": "weft.sweep_steps", "schedule": 1.0},
-    # Durable timers: due bookmarks are claimed and resumed on the workers.
-    "weft-fire-due-timers": {"task": "weft.fire_due_timers", "schedule": 1.0},
+    # Durable timers are fired by the beat leader itself (workflows.scheduler), not by a task.
     "weft-collect-dead-letters": {"task": "weft.collect_dead_letters", "schedule": 10.0},
     "weft-mark-lost-workers": {"task": "weft.mark_lost_workers", "schedule": 10.0},
     # Events kept with `retain_seconds` that no wait took before they expired.
@@ -429,7 +428,31 @@ WEFT_STEPS_SINGLE_MESSAGES = env_int("WEFT_STEPS_SINGLE_MESSAGES", 16)
 WEFT_STEPS_PER_MESSAGE = env_int("WEFT_STEPS_PER_MESSAGE", 10)
 WEFT_WORKER_HEARTBEAT_SECONDS = float(env_str("WEFT_WORKER_HEARTBEAT_SECONDS", "5"))
 WEFT_WORKER_LOST_AFTER = env_int("WEFT_WORKER_LOST_AFTER", 30)
-# Due timers claimed per transaction by the every-second beat task.
+# Due timers claimed per transaction by the beat leader, which wakes for the next due time and
+# at least every WEFT_TIMER_POLL_SECONDS (for timers written meanwhile).
 WEFT_TIMER_BATCH_SIZE = env_int("WEFT_TIMER_BATCH_SIZE", 500)
+WEFT_TIMER_POLL_SECONDS = float(env_str("WEFT_TIMER_POLL_SECONDS", "1.0"))
+# Resumes of timers due together go out up to this many to a message (spread over at least
+# WEFT_STEPS_SINGLE_MESSAGES messages); a worker resumes a message's instances in one
+# transaction (workflows.services.resumes).
+WEFT_RESUMES_PER_MESSAGE = env_int("WEFT_RESUMES_PER_MESSAGE", 50)
 # HTTP endpoints (/hooks/): how long a request waits for WriteHttpResponse before a 202.
 WEFT_HOOK_WAIT_SECONDS = float(env_str("WEFT_HOOK_WAIT_SECONDS", "10"))
+
+# --- Large payloads (docs/decisions.md "Large payloads") --------------------------------------
+# Values whose JSON is at least this many characters are stored apart, gzip, once per tenant and
+# content: in the archive's bucket (WEFT_ARCHIVE_BUCKET, under <prefix>/payloads/) or, without
+# one, in the database (PayloadObject). 0: never.
+WEFT_PAYLOAD_INLINE_BYTES = env_int("WEFT_PAYLOAD_INLINE_BYTES", 65_536)
+# Where new ones go: "s3" (needs WEFT_ARCHIVE_BUCKET) or "db"; empty: s3 when there is a bucket.
+# `make run` says "db" while its S3 is the in-memory one, so a persistent database never
+# refers to objects that vanished with it.
+WEFT_PAYLOAD_STORE = env_str("WEFT_PAYLOAD_STORE", "").lower()
+if WEFT_PAYLOAD_STORE not in ("", "s3", "db"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEFT_PAYLOAD_STORE must be s3, db or empty.")
+# Per process: stored values read or written lately, decompressed.
+WEFT_PAYLOAD_CACHE_BYTES = env_int("WEFT_PAYLOAD_CACHE_BYTES", 64 * 1024 * 1024)
+# A stored value no instance refers to any more is deleted this long after it was last written.
+WEFT_PAYLOAD_SWEEP_GRACE_SECONDS = env_int("WEFT_PAYLOAD_SWEEP_GRACE_SECONDS", 3600)

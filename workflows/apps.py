@@ -10,9 +10,10 @@ class WorkflowsConfig(AppConfig):
         from runtime.engine.secrets import install_secret_source
         from workflows.discovery import discover_activities
         from workflows.services.secrets import DatabaseSecretSource
-        from workflows.tracing import tracing_configure
+        from workflows.tracing import tracing_configure_at_start
 
         discover_activities()
         install_secret_source(DatabaseSecretSource())
-        # Before the web's middleware loads: Django's instrumentation adds its own.
-        tracing_configure()
+        # Before the web's middleware loads: Django's instrumentation adds its own. A Celery
+        # worker sets traces up later, after its pool forks (config/celery.py).
+        tracing_configure_at_start()

@@ -19,12 +19,21 @@ Why it is built this way (docs/scheduler.md; measured in ../shared/design/SQS-AN
 - The lock key is `zlib.crc32` of a name that includes the database name: stable across processes
   and Python versions (`hash()` is salted per process), and distinct per database.
 
+The leader also fires durable timers itself (`timers_fire_due`, on every tick, in this process),
+instead of sending a task that a worker would run: the resumes are written as soon as the beat
+wakes, without a broker round trip nor a wait behind the resumes already queued. It wakes for
+the next due time (`timers_next_due`, read from the due-time index after each firing), and at
+least every `WEFT_TIMER_POLL_SECONDS` (default 1.0) for timers written since. Only the leader
+fires; firing is exactly-once by its own row locks, whatever the lock does (a leader that dies
+mid-claim rolls back, and the next leader claims the same bookmarks).
+
 A leader can still send a slot twice in rare cases (it dies between sending and writing
 `last_run_at`, or it loses the lock in the milliseconds between its check and a send), so fired
 tasks stay idempotent: keyed by (trigger, scheduled time) with a unique constraint.
 
-Settings: `WEFT_BEAT_LOCK_NAME` (default "weft-beat"; the database name is appended) and
-`WEFT_BEAT_STANDBY_INTERVAL` (seconds between a standby's lock attempts, default 1.0). On SQLite
+Settings: `WEFT_BEAT_LOCK_NAME` (default "weft-beat"; the database name is appended),
+`WEFT_BEAT_STANDBY_INTERVAL` (seconds between a standby's lock attempts, default 1.0) and
+`WEFT_TIMER_POLL_SECONDS`. On SQLite
 there are no advisory locks: a single beat runs unlocked, with a warning.
 """
 
@@ -38,15 +47,20 @@ import zlib
 import psycopg
 import structlog
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
+from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from workflows import instruments
+from workflows.services.timers import MAX_BATCHES, timers_fire_due, timers_next_due
 
 logger = structlog.get_logger(__name__)
 
 DEFAULT_LOCK_NAME = "weft-beat"
 DEFAULT_STANDBY_INTERVAL = 1.0
+DEFAULT_TIMER_POLL = 1.0
+# Woken for a due time, the beat sleeps at least this long (no busy loop on a clock skew).
+MIN_TIMER_WAIT = 0.005
 CONNECT_TIMEOUT = 5  # seconds; a standby blocks this long at most when PostgreSQL is away
 # Dead peers are noticed by TCP (keepalives while idle, tcp_user_timeout while sending) rather
 # than the kernel's defaults, which take many minutes.
@@ -121,6 +135,7 @@ class LockedDatabaseScheduler(DatabaseScheduler):
         self.standby_interval = float(
             getattr(settings, "WEFT_BEAT_STANDBY_INTERVAL", DEFAULT_STANDBY_INTERVAL)
         )
+        self.timer_poll = float(getattr(settings, "WEFT_TIMER_POLL_SECONDS", DEFAULT_TIMER_POLL))
         super().__init__(*args, **kwargs)
         # Persist last_run_at after every send whatever CELERY_BEAT_SYNC_EVERY says, or a
         # takeover re-sends the slots sent since the last sync.
@@ -146,7 +161,32 @@ class LockedDatabaseScheduler(DatabaseScheduler):
             instruments.BEAT_LEADER.set(0)
             return self.standby_interval
         instruments.BEAT_LEADER.set(1)
-        return super().tick(*args, **kwargs)
+        # Timers first: a periodic task sent in this tick (a SendMessage) would delay them.
+        wait = self.fire_timers()
+        return min(wait, super().tick(*args, **kwargs))
+
+    def fire_timers(self) -> float:
+        """Fire the due timers; returns how long to sleep until the next one is due."""
+        started = timezone.now()
+        try:
+            fired = timers_fire_due()
+            next_due = timers_next_due(after=timezone.now())
+        except DatabaseError as exc:  # the database is away: the next tick tries again
+            logger.warning("beat_timers_failed", error=str(exc).strip())
+            connections["default"].close_if_unusable_or_obsolete()
+            return self.timer_poll
+        except Exception as exc:  # a bug must not stop the periodic tasks: logged, tried again
+            logger.exception("beat_timers_failed", error=str(exc))
+            return self.timer_poll
+        if fired:
+            logger.info("beat_timers_fired", fired=fired, started=started.isoformat(),
+                        seconds=round((timezone.now() - started).total_seconds(), 3))
+        if fired >= MAX_BATCHES * settings.WEFT_TIMER_BATCH_SIZE:
+            return MIN_TIMER_WAIT  # more are due than one call claims
+        if next_due is None:
+            return self.timer_poll
+        wait = (next_due - timezone.now()).total_seconds()
+        return max(MIN_TIMER_WAIT, min(self.timer_poll, wait))
 
     def sync(self):
         # A standby's (or a former leader's) in-memory schedule is stale: writing it would move

@@ -14,6 +14,7 @@ from workflows.services.audit import audit_entries_purge
 from workflows.services.dead_letters import dead_letters_collect
 from workflows.services.events import retained_events_purge
 from workflows.services.poison import PoisonStep
+from workflows.services.resumes import resumes_process
 from workflows.services.retention import retention_apply
 from workflows.services.runner import step_process
 from workflows.services.sweeper import steps_sweep
@@ -45,8 +46,10 @@ def process_step(step_id: str) -> str:
 @shared_task(name=RUN_STEPS_TASK, acks_late=True, ignore_result=True)
 def process_steps(step_ids: list[str]) -> list[str]:
     worker = process_steps.request.hostname or "worker"
-    outcomes, poison = [], None
+    poison = None
     try:
+        # The message's resumes together (one transaction); the rest one by one.
+        outcomes, step_ids = resumes_process(step_ids=step_ids, worker=worker)
         for step_id in step_ids:
             try:
                 outcomes.append(step_process(step_id=step_id, worker=worker))

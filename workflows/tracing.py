@@ -14,6 +14,8 @@ Instrumented libraries: Django (requests), Celery (publish and run), psycopg (qu
 (`SendHttpRequest`), botocore (SQS calls made with boto3).
 """
 
+import functools
+import importlib
 import os
 import sys
 from contextlib import contextmanager
@@ -59,9 +61,43 @@ def _process_kind(argv) -> str:
     return "web"
 
 
+def tracing_configure_at_start(environ=None, argv=None) -> bool:
+    """Django's start (AppConfig.ready), before the web's middleware loads: the web, beat and
+    commands set traces up now. A Celery worker does not; it sets them up where its tasks run
+    (config/celery.py): in each prefork pool child after the fork, or in the main process for
+    the pools that do not fork (solo, threads).
+
+    A prefork worker's main process must not hold an exporter when it forks: its export thread
+    may be inside an export at that moment (it sends the spans of the SQS queue check and the
+    heartbeat's queries), holding a lock (the lazy `import netrc` of `requests`, a connection
+    pool's lock) that the child inherits locked, with no thread left to release it. The child's
+    own export thread then blocks on that lock at its first export, for good, and every span of
+    that child is lost. The main process runs no task, so it has nothing worth tracing; it
+    only imports the SDK, so that its children share the loaded code instead of each importing
+    it after the fork."""
+    environ = os.environ if environ is None else environ
+    argv = sys.argv if argv is None else argv
+    if _process_kind(argv) == "worker":
+        if tracing_wanted(environ):
+            for module in _SDK_MODULES:  # code only: no provider, no thread, nothing installed
+                importlib.import_module(module)
+        return False
+    return tracing_configure(environ, argv)
+
+
+_SDK_MODULES = (
+    "opentelemetry.sdk.trace", "opentelemetry.sdk.trace.export", "opentelemetry.sdk.resources",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.instrumentation.botocore", "opentelemetry.instrumentation.celery",
+    "opentelemetry.instrumentation.django", "opentelemetry.instrumentation.httpx",
+    "opentelemetry.instrumentation.psycopg",
+)
+
+
 def tracing_configure(environ=None, argv=None) -> bool:
-    """Install the SDK and the instrumentations once per process when the environment asks for
-    traces. Called when Django starts (AppConfig.ready), before the web's middleware loads."""
+    """Install the SDK and the instrumentations once in this process when the environment asks
+    for traces (otherwise nothing is imported or installed). Call it in the process that runs
+    the work, after any fork (see `tracing_configure_at_start`)."""
     environ = os.environ if environ is None else environ
     if _state["enabled"] or not tracing_wanted(environ):
         return _state["enabled"]
@@ -95,14 +131,32 @@ def tracing_configure(environ=None, argv=None) -> bool:
             continue
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    DjangoInstrumentor().instrument(tracer_provider=provider)
-    CeleryInstrumentor().instrument(tracer_provider=provider)
-    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    BotocoreInstrumentor().instrument(tracer_provider=provider)
+    instrumentors = {
+        "django": DjangoInstrumentor, "celery": CeleryInstrumentor,
+        "psycopg": PsycopgInstrumentor, "httpx": HTTPXClientInstrumentor,
+        "botocore": BotocoreInstrumentor,
+    }
+    # The standard switch of OpenTelemetry's auto-instrumentation, by the same names: e.g.
+    # `psycopg` drops the span per SQL statement (most of the spans), `*` keeps Weft's own.
+    skipped = {name.strip() for name in
+               environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    installed = [name for name in instrumentors if not skipped & {name, "*"}]
+    for name in installed:
+        instrumentors[name]().instrument(tracer_provider=provider, skip_dep_check=True)
     _state["enabled"] = True
-    logger.info("tracing_enabled", exporters=names, process=kind)
+    _state["provider"] = provider
+    logger.info("tracing_enabled", exporters=names, process=kind, pid=os.getpid(),
+                instrumented=installed)
     return True
+
+
+def tracing_flush(timeout_millis: int = 5000) -> None:
+    """Send the spans still waiting in the batch. A prefork pool child ends with `os._exit`, so
+    the SDK's own flush at interpreter exit never runs there (Celery's
+    `worker_process_shutdown`)."""
+    provider = _state.get("provider")
+    if provider is not None:
+        provider.force_flush(timeout_millis)
 
 
 def instance_trace_context(*, instance, parent_instance_id=None) -> dict | None:
@@ -130,18 +184,26 @@ def instance_trace_context(*, instance, parent_instance_id=None) -> dict | None:
     return carrier
 
 
+@functools.lru_cache(maxsize=4096)
+def _stored_context(instance_id) -> dict | None:
+    """The context an instance started in. Written once, when the instance is created, and never
+    changed: a worker process reads it once per instance, not once per step (the steps of a
+    burst run in one process). Read-only."""
+    return WorkflowInstance.objects.filter(pk=instance_id).values_list(
+        "trace_context", flat=True).first()
+
+
 @contextmanager
 def step_span(step):
     """A span around processing one step. Its parent is the delivering span (the Celery task,
     or the step this worker just finished) when that is in the instance's trace; otherwise the
     instance's own context, with a link to what delivered it. Reading the stored context costs
-    one query, only when traces are on."""
+    one query per instance and process, only when traces are on."""
     if not _state["enabled"]:
         yield None
         return
     current = trace.get_current_span().get_span_context()
-    stored = WorkflowInstance.objects.filter(pk=step.instance_id).values_list(
-        "trace_context", flat=True).first()
+    stored = _stored_context(step.instance_id)
     parent_context, links = None, None
     if stored:
         origin = extract(stored)

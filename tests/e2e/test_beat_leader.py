@@ -173,6 +173,7 @@ def test_killing_the_leader_hands_over_without_resending_or_skipping_a_slot(
     finally:
         kill_all(beats)
 
+    sent.poll()  # what was sent after the last poll (while the test waited), too
     sends = sent.sends(PROBE_TASK)
     decided = _assert_every_slot_sent_once(sends, logged_sends(started, "beat-probe"))
     print(f"\nhandovers (signal, s after a send, lock moved, next send): {handovers}")
@@ -223,6 +224,7 @@ def test_a_leader_that_loses_its_lock_session_steps_down_and_leads_again_from_th
     finally:
         kill_all(beats)
 
+    sent.poll()  # what was sent after the last poll (while the test waited), too
     sends = sent.sends(PROBE_TASK)
     decided = _assert_every_slot_sent_once(sends, logged_sends(beats, "beat-probe"))
     print(f"\nhandovers (lock moved, next send): {handovers}")

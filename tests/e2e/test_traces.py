@@ -71,10 +71,6 @@ def _ancestors(span, by_id) -> list:
     return chain
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Known regression since issue 8's and issue 11's branches were merged (open in issue 11): "
-    "the first advance and task steps a freshly forked worker child processes export no span "
-    "(the failure lists them); it passes on the observability branch alone."))
 def test_one_trace_from_dispatch_to_the_last_step_and_a_linked_child(traced_platform):
     from workflows.models import Step, WorkflowInstance
 

@@ -1,6 +1,8 @@
 """User activities used by the integration and end-to-end tests (loaded through
 `WEFT_ACTIVITY_MODULES`, the same way a project's own modules are)."""
 
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -179,3 +181,23 @@ def model_step(*, label: str, context) -> dict:
     if failing:
         raise RuntimeError(f"{label} fails on purpose (attempt {context.attempt})")
     return {"label": label, "attempt": context.attempt}
+
+
+@activity("test.produce")
+def produce(*, size: int, seed: str = "weft") -> str:
+    """`size` characters of hex, a chain of SHA-256 digests from `seed`: deterministic, and it
+    compresses like real data does (about half), not like one repeated character."""
+    blocks, digest, length = [], seed.encode(), 0
+    while length < size:
+        digest = hashlib.sha256(digest).digest()
+        block = digest.hex()
+        blocks.append(block)
+        length += len(block)
+    return "".join(blocks)[:size]
+
+
+@activity("test.measure")
+def measure(*, data) -> dict:
+    """The length and SHA-256 of `data` (a string, or anything as its compact JSON)."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}

@@ -12,6 +12,7 @@ from workflows.models.instances import (
     WorkflowInstance,
 )
 from workflows.models.operations import DeadLetter, WorkerProcess, WorkerState
+from workflows.models.payloads import PayloadLink, PayloadObject
 from workflows.models.secrets import Secret
 from workflows.models.steps import Step, StepKind, StepStatus
 from workflows.models.tenancy import Membership, Role, Tenant
@@ -35,6 +36,8 @@ __all__ = [
     "InstanceStatus",
     "JournalEntry",
     "Membership",
+    "PayloadLink",
+    "PayloadObject",
     "RetainedEvent",
     "Role",
     "Secret",

@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from workflows.models.definitions import WorkflowDefinition
 from workflows.models.tenancy import Tenant
+from workflows.payload_fields import OffloadedMaskedJSONField, OffloadedSealedJSONField
 from workflows.sealed_fields import MaskedJSONField, MaskedTextField, SealedJSONField
 
 
@@ -39,10 +40,11 @@ class WorkflowInstance(models.Model):
                               default=InstanceStatus.PENDING)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
     # Secrets: see workflows.sealed_fields (sealed when read back, masked when only shown).
-    input = MaskedJSONField(default=dict, blank=True)
-    output = SealedJSONField(default=dict, blank=True)
-    variables = SealedJSONField(default=dict, blank=True)
-    state = SealedJSONField(default=dict, blank=True, help_text="The engine's state.")
+    # Large values are stored apart (workflows.payloads) and read back transparently.
+    input = OffloadedMaskedJSONField(default=dict, blank=True)
+    output = OffloadedSealedJSONField(default=dict, blank=True)
+    variables = OffloadedSealedJSONField(default=dict, blank=True)
+    state = OffloadedSealedJSONField(default=dict, blank=True, help_text="The engine's state.")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="children", db_index=False)
     parent_bookmark_key = models.CharField(
@@ -97,8 +99,8 @@ class ActivityExecution(models.Model):
     activity_type = models.CharField(max_length=100)
     status = models.CharField(max_length=16)
     attempt = models.PositiveIntegerField(default=1)
-    input = MaskedJSONField(null=True, blank=True)
-    output = MaskedJSONField(null=True, blank=True)
+    input = OffloadedMaskedJSONField(null=True, blank=True)
+    output = OffloadedMaskedJSONField(null=True, blank=True)
     outcome = models.CharField(max_length=100, null=True, blank=True)
     error = MaskedJSONField(null=True, blank=True)
     # The Python traceback of a failed user activity (the last attempt), for operators.
@@ -128,7 +130,7 @@ class JournalEntry(models.Model):
     activity_id = models.CharField(max_length=100, blank=True, default="")
     activity_type = models.CharField(max_length=100, blank=True, default="")
     message = MaskedTextField(blank=True, default="")
-    data = MaskedJSONField(null=True, blank=True)
+    data = OffloadedMaskedJSONField(null=True, blank=True)
     timestamp = models.DateTimeField()
 
     class Meta:

@@ -5,7 +5,8 @@ from django.db.models import Q
 
 from workflows.models.instances import WorkflowInstance
 from workflows.models.tenancy import Tenant
-from workflows.sealed_fields import MaskedJSONField, SealedJSONField
+from workflows.payload_fields import OffloadedSealedJSONField
+from workflows.sealed_fields import MaskedJSONField
 
 
 class StepKind(models.TextChoices):
@@ -45,7 +46,8 @@ class Step(models.Model):
                               default=StepStatus.PENDING)
     queue = models.CharField(max_length=80, default="default")
     task_key = models.CharField(max_length=64, null=True, blank=True)
-    payload = SealedJSONField(default=dict, blank=True)  # secrets encrypted at rest
+    # Secrets encrypted at rest; large values stored apart (workflows.payloads).
+    payload = OffloadedSealedJSONField(default=dict, blank=True)
     attempt = models.PositiveIntegerField(default=1)
     run_after = models.DateTimeField()
     published_at = models.DateTimeField(

@@ -5,7 +5,7 @@ from django.db import models
 from workflows.models.definitions import WorkflowDefinition
 from workflows.models.instances import WorkflowInstance
 from workflows.models.tenancy import Tenant
-from workflows.sealed_fields import SealedJSONField
+from workflows.payload_fields import OffloadedSealedJSONField
 
 
 class TriggerType(models.TextChoices):
@@ -77,7 +77,8 @@ class RetainedEvent(models.Model):
                                db_index=False)  # retained_lookup leads with it
     name = models.CharField(max_length=300)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
-    payload = SealedJSONField(null=True, blank=True)  # secrets encrypted at rest
+    # Secrets encrypted at rest; large values stored apart (workflows.payloads).
+    payload = OffloadedSealedJSONField(null=True, blank=True)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -26,6 +26,7 @@ from workflows.services.outbox import (
     steps_publish_again_on_commit,
     steps_publish_on_commit,
 )
+from workflows.services.payloads import payload_links_release
 from workflows.services.records import ResultRecorder
 
 logger = structlog.get_logger(__name__)
@@ -175,6 +176,7 @@ def instance_delete(*, tenant: Tenant, instance_id, actor: str | None = None) ->
     if instance.status != InstanceStatus.FINISHED:
         instance.status = "deleted"
     _parent_told(instance)
+    payload_links_release(instance_ids=[instance.pk])
     instance.delete()
     # The journal goes with the instance: the log line is the record of who deleted it.
     logger.info("instance_deleted", instance_id=str(instance_id),

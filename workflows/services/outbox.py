@@ -38,11 +38,11 @@ def queue_of(plan) -> str:
     return plan.options.get("queue") or "default"
 
 
-def steps_publish_on_commit(steps: list[Step]) -> None:
+def steps_publish_on_commit(steps: list[Step], *, per_message: int | None = None) -> None:
     if steps:
         # A snapshot: the step objects may change before the transaction commits.
         due = [(s.id, s.queue, s.publish_count) for s in steps]
-        transaction.on_commit(lambda: steps_publish(due))
+        transaction.on_commit(lambda: steps_publish(due, per_message=per_message))
 
 
 def steps_publish_again_on_commit(steps: list[Step]) -> None:
@@ -57,7 +57,7 @@ def steps_publish_again_on_commit(steps: list[Step]) -> None:
         steps_publish_on_commit(steps)
 
 
-def steps_publish(steps: list[tuple]) -> None:
+def steps_publish(steps: list[tuple], *, per_message: int | None = None) -> None:
     """Send the steps, (id, queue, publish number) each, to the broker, every one on its own
     queue. A few steps of a queue (a fork's branches) get one message each, so that idle
     workers take them in parallel; many at once (a thousand timers due in the same second, a
@@ -68,14 +68,17 @@ def steps_publish(steps: list[tuple]) -> None:
     What the broker accepted is marked sent (`sent_at`): the sweeper leaves those alone
     however long they wait in the queue. A failure leaves the steps unpublished for the
     sweeper's next pass, and so does a process that dies before sending (after
-    `WEFT_STEP_REPUBLISH_AFTER`): a broker outage or a crash delays work, it never loses it."""
+    `WEFT_STEP_REPUBLISH_AFTER`): a broker outage or a crash delays work, it never loses it.
+
+    `per_message` overrides `WEFT_STEPS_PER_MESSAGE` (timers send their resumes
+    `WEFT_RESUMES_PER_MESSAGE` to a message: a worker resumes them together)."""
     by_queue: dict[str, list[tuple[str, int]]] = {}
     for step_id, queue, publish_count in steps:
         by_queue.setdefault(queue, []).append((str(step_id), publish_count))
     failed: list[str] = []
     sent: list[str] = []
     for queue, queued in by_queue.items():
-        messages = _messages(queued)
+        messages = _messages(queued, per_message)
         try:
             refused = publish_messages(queue=queue, messages=messages)
         except Exception as exc:  # the broker is unreachable: nothing of this queue went
@@ -92,9 +95,9 @@ def steps_publish(steps: list[tuple]) -> None:
         Step.objects.filter(pk__in=failed, status=StepStatus.PENDING).update(published_at=None)
 
 
-def _messages(queued: list[tuple[str, int]]) -> list[StepMessage]:
+def _messages(queued: list[tuple[str, int]], per_message: int | None = None) -> list[StepMessage]:
     if len(queued) <= settings.WEFT_STEPS_SINGLE_MESSAGES:
         return [StepMessage((step,)) for step in queued]
-    per_message = settings.WEFT_STEPS_PER_MESSAGE
+    per_message = per_message or settings.WEFT_STEPS_PER_MESSAGE
     return [StepMessage(tuple(queued[i:i + per_message]))
             for i in range(0, len(queued), per_message)]

@@ -27,6 +27,7 @@ from workflows.models import (
     InstanceArchive,
     InstanceStatus,
     JournalEntry,
+    PayloadLink,
     RetainedEvent,
     Step,
     StepStatus,
@@ -36,6 +37,7 @@ from workflows.models import (
     WorkflowInstance,
 )
 from workflows.services.archive import ArchiveFailed, ArchiveStore, instance_archive_write
+from workflows.services.payloads import payload_links_release, payloads_sweep
 
 logger = structlog.get_logger("weft.retention")
 
@@ -72,6 +74,7 @@ class RetentionReport:
     steps_deleted: int = 0
     fires_deleted: int = 0
     events_deleted: int = 0
+    payloads_deleted: int = 0
 
 
 def tenant_retention(tenant: Tenant) -> RetentionPolicy:
@@ -158,7 +161,9 @@ def _delete_archived(candidates: Q, snapshots: dict, report: RetentionReport) ->
                                         unique_fields=["instance_id"],
                                         update_fields=["key", "size", "sha256", "archived_at"])
     # The big children first, each one DELETE by instance (their foreign-key index).
-    for model in (JournalEntry, ActivityExecution, Incident, Bookmark):
+    # Their payload links too: stored payloads nothing links go with `payloads_sweep`.
+    payload_links_release(instance_ids=ids)
+    for model in (JournalEntry, ActivityExecution, Incident, Bookmark, PayloadLink):
         model.objects.filter(instance_id__in=ids).delete()
     TriggerFire.objects.filter(instance_id__in=ids).delete()
     Step.objects.filter(instance_id__in=ids).delete()
@@ -224,6 +229,7 @@ def retention_apply(*, store: ArchiveStore | None, now: datetime | None = None,
         batch_size=rows_batch, limit=rows_limit)
     report.events_deleted = _rows_delete(RetainedEvent.objects.filter(expires_at__lt=now),
                                          batch_size=rows_batch, limit=rows_limit)
+    report.payloads_deleted = payloads_sweep(now=now, limit=rows_batch)
     if any(dataclasses.astuple(report)):
         logger.info("retention_applied", **dataclasses.asdict(report))
     return report

@@ -64,6 +64,7 @@ class FlakyProxy:
         self.failed_calls = 0
         self.forwarded_calls = 0
         self.actions: list[str] = []  # the SQS action of every request, in order
+        self.send_sizes: list[int] = []  # bytes of every SendMessage(Batch) request body
         # While set, SendMessage(Batch) requests hang (a publisher stuck mid-send, to be killed).
         self.hang_sends = False
         self._released = threading.Event()
@@ -143,6 +144,8 @@ class FlakyProxy:
                 action = _action(self.headers, body)
                 with proxy._lock:
                     proxy.actions.append(action)
+                    if action.startswith("SendMessage"):
+                        proxy.send_sizes.append(len(body))
                 hung = proxy.hang_sends and action.startswith("SendMessage")
                 if hung:
                     proxy._released.wait(timeout=120)

@@ -75,6 +75,8 @@ class Command(BaseCommand):
             # The same local server keeps the archive (in memory: gone when it stops).
             env["AWS_ENDPOINT_URL_S3"] = sqs_server.url
             env.setdefault("WEFT_ARCHIVE_BUCKET", DEV_ARCHIVE_BUCKET)
+            # Large values go to the database, which outlives this in-memory S3.
+            env.setdefault("WEFT_PAYLOAD_STORE", "db")
         if env.get("WEFT_ARCHIVE_BUCKET") and sqs_server is not None:
             archive_bucket_ensure(store=archive_store(
                 bucket=env["WEFT_ARCHIVE_BUCKET"], prefix="", region=env["AWS_REGION"],
