@@ -19,6 +19,10 @@ check when a worker checks a connection out (one empty round trip per task messa
 step). CPU is this process's (`time.process_time`): Django, the engine, psycopg's client side;
 a worker adds Celery and the SQS client on top (`bench.distributed` measures whole workers).
 
+The PostgreSQL backend's CPU for the same statements is read from `/proc/<pid>/schedstat`
+(nanoseconds) when the server runs on this machine: the server's side of a step, which the
+machine-wide figures of `bench.distributed` mix with every other backend's.
+
 Prints a table of medians; targets from issue 14 beside them.
 """
 
@@ -43,6 +47,7 @@ class Tally:
     statements: list[str] = field(default_factory=list)
     control: int = 0
     cpu: float = 0.0
+    server_cpu: float | None = None  # the PostgreSQL backend's, when it can be read
 
     @property
     def round_trips(self) -> int:
@@ -59,11 +64,35 @@ def counting(tally: Tally):
         tally.statements.append(sql)
         return execute(sql, params, many, context)
 
+    backend = backend_pid()
+    server_started = server_cpu(backend)
     started = time.process_time()
     with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(wrapper):
         yield tally
     tally.cpu += time.process_time() - started
+    server_ended = server_cpu(backend)
+    if server_started is not None and server_ended is not None:
+        tally.server_cpu = (tally.server_cpu or 0.0) + server_ended - server_started
     tally.control += sum(1 for q in captured if q["sql"].strip().upper() in CONTROL)
+
+
+def backend_pid() -> int:
+    """This process's PostgreSQL backend (one connection: Django's, kept open meanwhile)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    return connection.connection.info.backend_pid
+
+
+def server_cpu(pid: int) -> float | None:
+    """Seconds of CPU the backend `pid` has run so far, in nanoseconds' resolution
+    (`/proc/<pid>/schedstat`: readable when PostgreSQL runs on this machine as a user this
+    process may inspect); None otherwise."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def pending_step(instance_id):
@@ -94,7 +123,8 @@ def dispatch(tenant, definition_id: str, n: int = 1):
 
 
 def measure(tenant, repeat: int) -> dict[str, list[tuple[float, float, Tally]]]:
-    """{kind: [(round trips, CPU seconds, an example tally) per sample]}."""
+    """{kind: [(round trips, CPU seconds, an example tally, backend CPU seconds or None)
+    per sample]}."""
     from django.test import override_settings
 
     found: dict[str, list] = {"message": [], "continued": [], "inline": []}
@@ -103,16 +133,24 @@ def measure(tenant, repeat: int) -> dict[str, list[tuple[float, float, Tally]]]:
             steps = run_steps(dispatch(tenant, "tasks5").id)
             # steps[0] runs the dispatch's RUN step up to the first task; then one per task.
             for tally in steps[1:]:
-                found["message"].append((tally.round_trips, tally.cpu, tally))
+                found["message"].append((tally.round_trips, tally.cpu, tally, tally.server_cpu))
         five, ten = (run_steps(dispatch(tenant, name).id) for name in ("tasks5", "peer10"))
         assert len(five) == len(ten) == 1, (len(five), len(ten))  # continued in one call
         found["continued"].append(((ten[0].round_trips - five[0].round_trips) / 5,
-                                   (ten[0].cpu - five[0].cpu) / 5, ten[0]))
+                                   (ten[0].cpu - five[0].cpu) / 5, ten[0],
+                                   _difference(ten[0], five[0], 5)))
         small, big = (run_steps(dispatch(tenant, name).id) for name in ("inline10", "inline200"))
         assert len(small) == len(big) == 1
         found["inline"].append(((big[0].round_trips - small[0].round_trips) / 190,
-                                (big[0].cpu - small[0].cpu) / 190, big[0]))
+                                (big[0].cpu - small[0].cpu) / 190, big[0],
+                                _difference(big[0], small[0], 190)))
     return found
+
+
+def _difference(big: Tally, small: Tally, count: int) -> float | None:
+    if big.server_cpu is None or small.server_cpu is None:
+        return None
+    return (big.server_cpu - small.server_cpu) / count
 
 
 def main(argv=None) -> None:
@@ -144,8 +182,9 @@ def main(argv=None) -> None:
           f"samples (this process's CPU; a worker adds Celery and the SQS client); load average "
           f"at start {load}")
     print()
-    print("| step kind | round trips | of which BEGIN/COMMIT | CPU ms | target round trips |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| step kind | round trips | of which BEGIN/COMMIT | CPU ms | PostgreSQL backend CPU ms "
+          "| target round trips |")
+    print("| --- | --- | --- | --- | --- | --- |")
     labels = {"message": "task step arriving as a message",
               "continued": "task step the worker continues with (10-task run - 5-task run) / 5",
               "inline": "inline activity (200-activity burst - 10-activity burst) / 190"}
@@ -153,7 +192,10 @@ def main(argv=None) -> None:
         trips = statistics.median(s[0] for s in samples)
         cpu = statistics.median(s[1] for s in samples) * 1000
         control = samples[0][2].control if kind == "message" else "-"
-        print(f"| {labels[kind]} | {trips:g} | {control} | {cpu:.2f} | <= {TARGETS[kind]} |")
+        servers = [s[3] for s in samples if s[3] is not None]
+        server = f"{statistics.median(servers) * 1000:.2f}" if servers else "-"
+        print(f"| {labels[kind]} | {trips:g} | {control} | {cpu:.2f} | {server} "
+              f"| <= {TARGETS[kind]} |")
     print()
     example = found["message"][0][2]
     print("A task step arriving as a message sends: "

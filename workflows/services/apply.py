@@ -19,12 +19,14 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from runtime import engine
 from runtime.engine import TaskRequest
 from workflows.errors import InvalidInput
 from workflows.models import (
+    ActivityExecution,
     Bookmark,
     InstanceStatus,
     Step,
@@ -43,7 +45,8 @@ from workflows.services.outbox import (
     queue_of,
     steps_publish_on_commit,
 )
-from workflows.services.records import ResultRecorder
+from workflows.services.records import EXECUTION_UPDATE_FIELDS, ResultRecorder
+from workflows.services.writes import Statement, from_row, row_fields, select_list
 
 logger = structlog.get_logger(__name__)
 
@@ -87,6 +90,45 @@ class Budget:
         return self.steps >= self.max_steps or time.monotonic() >= self.deadline
 
 
+class NotAtOnce(Exception):
+    """The engine asked for something the hot path does not write (a child, an event, an HTTP
+    answer): the caller goes the locked way instead (nothing was written)."""
+
+
+# What the hot path reads of an instance (with the claim, or back from its write): all but the
+# input, which is only shown (deferred: read on first access).
+INSTANCE_FIELDS = row_fields(WorkflowInstance, exclude=("input",))
+# The row's version: the transaction that wrote it (`xmin`) and where (`ctid`). Every UPDATE
+# changes the pair: another transaction's writes a different xmin, the same transaction's a
+# different ctid (the tuple it replaced cannot be reused while that transaction runs). A row
+# lock alone changes neither.
+ROW_VERSION = "i.xmin::text || '/' || i.ctid::text"
+INSTANCE_COLUMNS = select_list(INSTANCE_FIELDS, "i") + f", {ROW_VERSION}"
+# Columns the engine's state may change, beyond `state` and `updated_at`.
+_DERIVED = ("status", "output", "variables", "correlation_id", "finished_at")
+
+
+def _execution_upsert() -> str:
+    """`ON CONFLICT` on the execution records' unique key (whatever columns the model's
+    constraint names), updating what `bulk_create` would (`EXECUTION_UPDATE_FIELDS`)."""
+    [unique] = [c for c in ActivityExecution._meta.constraints
+                if c.name == "execution_unique_key"]
+    columns = ", ".join(ActivityExecution._meta.get_field(name).column for name in unique.fields)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in EXECUTION_UPDATE_FIELDS)
+    return f"ON CONFLICT ({columns}) DO UPDATE SET {updates}"
+
+
+_EXECUTION_UPSERT = _execution_upsert()
+
+
+def instance_from_row(values) -> WorkflowInstance:
+    """An instance read with `INSTANCE_COLUMNS`, with its row's version (`row_version`)."""
+    instance = from_row(WorkflowInstance, INSTANCE_FIELDS, values[:-1])
+    instance.row_version = values[-1]
+    instance.as_read = {name: getattr(instance, name) for name in _DERIVED}
+    return instance
+
+
 def error_of(exc: BaseException, attempt: int) -> dict:
     error = {"message": str(exc) or type(exc).__name__, "type": type(exc).__name__,
              "attempt": attempt}
@@ -100,8 +142,11 @@ class ResultApplier:
     """Collects engine results for one locked instance; `finish` writes them."""
 
     def __init__(self, instance: WorkflowInstance, plan, *, budget: Budget | None = None,
-                 depth: int = 0, parent_handles_completion: bool = False) -> None:
+                 depth: int = 0, parent_handles_completion: bool = False,
+                 at_once: bool = False) -> None:
         self.instance = instance
+        # The hot path (`write_at_once`): effects raise NotAtOnce instead of being applied.
+        self.at_once = at_once
         self.plan = plan
         self.budget = budget or self.default_budget()
         self.depth = depth
@@ -166,6 +211,8 @@ class ResultApplier:
     # ---- effects ---------------------------------------------------------------------------
 
     def _effect(self, effect: dict) -> None:
+        if self.at_once:
+            raise NotAtOnce(effect["type"])
         kind = effect["type"]
         if kind == "publish_event":
             self.events.append(effect)
@@ -243,6 +290,85 @@ class ResultApplier:
         steps_publish_on_commit([s for s in self.steps
                                  if s.published_at is not None and s is not self.claimed_next])
         return instance
+
+    def can_write_at_once(self) -> bool:
+        """Nothing to write but the instance row, its records, timers and steps
+        (`ResultRecorder.is_simple`): no tasks cancelled, and no parent to wake."""
+        ended = self.instance.state.get("status") in (
+            InstanceStatus.FINISHED, InstanceStatus.FAULTED, InstanceStatus.CANCELLED)
+        return self.recorder.is_simple() and not self.cancelled_task_keys and \
+            not self.events and not (ended and self.instance.parent_id)
+
+    def write_at_once(self, *, completed_step: Step, step_error=None,
+                      claim_next_for: str | None = None) -> bool:
+        """The hot path's `finish`, for an instance read without its row lock (with the step's
+        claim, or back from the previous step's write): one statement updates the instance row
+        only if it is the version read (`row_version`) and still active and unheld, and, only
+        then, inserts the journal entries, execution records, timers and new steps, deletes the
+        bookmarks the engine let go and marks the completed step done. The row lock the UPDATE
+        takes orders it with every locked transition, as `instance_lock` would; a row that
+        changed since it was read (another step's result, a suspend, a cancel) makes it write
+        nothing and return False: the caller goes the locked way, from the current row. Only
+        when `can_write_at_once()`; outside a transaction the statement is its own."""
+        now = timezone.now()
+        instance = self.instance
+        recorder = self.recorder
+        executions = list(recorder.executions.values())
+        status_before = recorder.prepare(now=now)
+        fields = [WorkflowInstance._meta.get_field(name) for name in ("state", "updated_at")]
+        fields += [WorkflowInstance._meta.get_field(name) for name in _DERIVED
+                   if getattr(instance, name) != instance.as_read[name]]
+        statement = Statement()
+        statement.add(
+            "i",
+            "UPDATE workflows_workflowinstance AS i SET "  # noqa: S608 (names from the model)
+            + ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+            + f" WHERE i.id = %s AND {ROW_VERSION} = %s AND NOT i.held"
+              " AND i.status IN ('pending', 'running', 'suspended')"
+            # Continuing, the next step starts from the row as stored (as a reload would).
+            + f" RETURNING {INSTANCE_COLUMNS if claim_next_for else ROW_VERSION}",
+            # As `save()` prepares them: `pre_save` (which names the row to a field that wants
+            # to know it, and sets `updated_at`), then `get_db_prep_save`.
+            [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+            + [instance.id, instance.row_version])
+        if recorder.journal:
+            statement.insert("j", recorder.journal_rows(), guard="i")
+        if executions:
+            statement.insert("e", recorder.execution_rows(), guard="i",
+                             on_conflict=_EXECUTION_UPSERT)
+        if recorder.removed_bookmarks:
+            # Claimed by whoever deletes it first, as in `records.flush` (an event or a timer
+            # may be deleting the same row: one DELETE wins, the other finds nothing).
+            statement.add("b", "DELETE FROM workflows_bookmark AS b USING i WHERE "
+                               "b.instance_id = i.id AND b.key = ANY(%s) RETURNING 1",
+                          [sorted(recorder.removed_bookmarks)])
+        if recorder.bookmarks:
+            statement.insert("k", recorder.bookmark_rows(), guard="i")
+        self.claimed_next = self._claim_next(claim_next_for, now) if claim_next_for else None
+        if self.steps:
+            statement.insert("s", self.steps, guard="i")
+        error_field = Step._meta.get_field("error")
+        statement.add(
+            "d", "UPDATE workflows_step SET status = 'done', finished_at = %s, error = %s, "
+                 "lease_until = NULL FROM i WHERE workflows_step.id = %s RETURNING 1",
+            [now, error_field.get_db_prep_save(step_error, connection), completed_step.pk])
+        rows = statement.execute("SELECT * FROM i")
+        if not rows:
+            self.claimed_next = None
+            return False
+        completed_step.status = StepStatus.DONE
+        completed_step.finished_at = now
+        completed_step.error = step_error
+        completed_step.lease_until = None
+        if claim_next_for:
+            self.instance = instance_from_row(rows[0])
+            recorder.instance = self.instance
+        recorder.written(status_before)
+        if self.claimed_next is not None:
+            self.claimed_next.instance_read = self.instance
+        steps_publish_on_commit([s for s in self.steps
+                                 if s.published_at is not None and s is not self.claimed_next])
+        return True
 
     def _claim_next(self, claimer: str, now) -> Step | None:
         """The next step of a sequence. When the instance goes on with several steps at once

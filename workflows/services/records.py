@@ -70,7 +70,17 @@ class ResultRecorder:
                              "message": message, "data": data,
                              "timestamp": datetime.now(tz=UTC).isoformat()})
 
-    def flush(self, *, now: datetime) -> WorkflowInstance:
+    def is_simple(self) -> bool:
+        """Only what the hot path writes in one statement (`apply.ResultApplier.write_at_once`):
+        the instance row, journal entries, execution records, timers (new `timer` bookmarks)
+        and bookmarks removed. Not incidents, nor a new event wait (a retained event may be
+        waiting for it), an HTTP endpoint or a child's bookmark."""
+        return not self.incidents and all(
+            b.get("kind") == "timer" for b in self.bookmarks.values()) and \
+            not (self.removed_bookmarks & self.bookmarks.keys())
+
+    def prepare(self, *, now: datetime) -> str:
+        """Set the instance's columns from its engine state; returns its status before."""
         instance = self.instance
         state = instance.state
         status_before = instance.status
@@ -84,7 +94,56 @@ class ResultRecorder:
         if instance.status in (InstanceStatus.FINISHED, InstanceStatus.FAULTED,
                                InstanceStatus.CANCELLED) and instance.finished_at is None:
             instance.finished_at = now
-        instance.save()
+        return status_before
+
+    def journal_rows(self) -> list[JournalEntry]:
+        instance = self.instance
+        return [
+            JournalEntry(
+                instance=instance, instance_created_at=instance.created_at,
+                sequence=entry["sequence"], event=entry["event"],
+                activity_id=entry.get("activity_id") or "",
+                activity_type=entry.get("activity_type") or "",
+                message=str(entry.get("message") or ""), data=entry.get("data"),
+                timestamp=_time(entry["timestamp"]),
+            )
+            for entry in self.journal
+        ]
+
+    def execution_rows(self) -> list[ActivityExecution]:
+        instance = self.instance
+        return [
+            ActivityExecution(
+                instance=instance, instance_created_at=instance.created_at,
+                key=record["key"], activity_id=record["activity_id"],
+                activity_type=record["type"], status=record["status"],
+                attempt=record.get("attempt") or 1, input=record.get("input"),
+                output=record.get("output"), outcome=record.get("outcome"),
+                error=record.get("error"), traceback=record.get("traceback") or "",
+                started_at=_time(record.get("started_at")),
+                finished_at=_time(record.get("finished_at")),
+            )
+            for record in self.executions.values()
+        ]
+
+    def bookmark_rows(self) -> list[Bookmark]:
+        instance = self.instance
+        return [
+            Bookmark(
+                tenant_id=instance.tenant_id, instance=instance, key=bookmark["key"],
+                activity_id=bookmark["activity_id"], activity_type=bookmark["activity_type"],
+                name=bookmark["name"],
+                hash=bookmark_hash(bookmark["name"], bookmark.get("correlation_id")),
+                correlation_id=bookmark.get("correlation_id"),
+                data={"kind": bookmark.get("kind"), **(bookmark.get("data") or {})},
+                due_at=_time(bookmark.get("due_at")),
+            )
+            for bookmark in self.bookmarks.values()
+        ]
+
+    def written(self, status_before: str) -> None:
+        """After the records are written: logs, span attributes, metrics; starts afresh."""
+        instance = self.instance
         if instance.status == InstanceStatus.FAULTED and status_before != InstanceStatus.FAULTED:
             last = self.incidents[-1] if self.incidents else {}
             logger.warning("instance_faulted", instance_id=str(instance.id),
@@ -92,33 +151,20 @@ class ResultRecorder:
                            correlation_id=instance.correlation_id,
                            activity_id=last.get("activity_id"), code=last.get("code"),
                            message=last.get("message"))
+        tracing.annotate_instance(instance)
+        instruments.records_observe_on_commit(instance=instance, status_before=status_before,
+                                              executions=list(self.executions.values()))
+        self.__init__(instance)
+
+    def flush(self, *, now: datetime) -> WorkflowInstance:
+        instance = self.instance
+        status_before = self.prepare(now=now)
+        instance.save()
         if self.journal:
-            JournalEntry.objects.bulk_create([
-                JournalEntry(
-                    instance=instance, instance_created_at=instance.created_at,
-                    sequence=entry["sequence"], event=entry["event"],
-                    activity_id=entry.get("activity_id") or "",
-                    activity_type=entry.get("activity_type") or "",
-                    message=str(entry.get("message") or ""), data=entry.get("data"),
-                    timestamp=_time(entry["timestamp"]),
-                )
-                for entry in self.journal
-            ])
+            JournalEntry.objects.bulk_create(self.journal_rows())
         if self.executions:
             ActivityExecution.objects.bulk_create(
-                [
-                    ActivityExecution(
-                        instance=instance, instance_created_at=instance.created_at,
-                        key=record["key"], activity_id=record["activity_id"],
-                        activity_type=record["type"], status=record["status"],
-                        attempt=record.get("attempt") or 1, input=record.get("input"),
-                        output=record.get("output"), outcome=record.get("outcome"),
-                        error=record.get("error"), traceback=record.get("traceback") or "",
-                        started_at=_time(record.get("started_at")),
-                        finished_at=_time(record.get("finished_at")),
-                    )
-                    for record in self.executions.values()
-                ],
+                self.execution_rows(),
                 update_conflicts=True,
                 unique_fields=["instance", "key", "instance_created_at"],
                 update_fields=EXECUTION_UPDATE_FIELDS,
@@ -126,18 +172,7 @@ class ResultRecorder:
         if self.removed_bookmarks:
             Bookmark.objects.filter(instance=instance, key__in=self.removed_bookmarks).delete()
         if self.bookmarks:
-            Bookmark.objects.bulk_create([
-                Bookmark(
-                    tenant_id=instance.tenant_id, instance=instance, key=bookmark["key"],
-                    activity_id=bookmark["activity_id"], activity_type=bookmark["activity_type"],
-                    name=bookmark["name"],
-                    hash=bookmark_hash(bookmark["name"], bookmark.get("correlation_id")),
-                    correlation_id=bookmark.get("correlation_id"),
-                    data={"kind": bookmark.get("kind"), **(bookmark.get("data") or {})},
-                    due_at=_time(bookmark.get("due_at")),
-                )
-                for bookmark in self.bookmarks.values()
-            ])
+            Bookmark.objects.bulk_create(self.bookmark_rows())
         if self.incidents:
             Incident.objects.bulk_create([
                 Incident(
@@ -150,8 +185,5 @@ class ResultRecorder:
                 )
                 for incident in self.incidents
             ])
-        tracing.annotate_instance(instance)
-        instruments.records_observe_on_commit(instance=instance, status_before=status_before,
-                                              executions=list(self.executions.values()))
-        self.__init__(instance)
+        self.written(status_before)
         return instance

@@ -10,6 +10,7 @@ a failure within the retry policy becomes a new step due after the backoff. Appl
 `apply.ResultApplier`. Lock order: the step row (claim), then the instance row.
 """
 
+import os
 import random
 import threading
 import time
@@ -29,28 +30,40 @@ from runtime.engine import TaskRequest, execute_task, should_retry
 from workflows import instruments, tracing
 from workflows.models import InstanceStatus, Step, StepKind, StepStatus, WorkflowInstance
 from workflows.plans import plan_for_instance
-from workflows.services.apply import Budget, ResultApplier, error_of
+from workflows.services.apply import (
+    INSTANCE_COLUMNS,
+    Budget,
+    NotAtOnce,
+    ResultApplier,
+    error_of,
+    instance_from_row,
+)
 from workflows.services.failures import log_activity_failure
 from workflows.services.instances import instance_lock
 from workflows.services.outbox import new_step
 from workflows.services.poison import PoisonStep, step_mark_dead
 from workflows.services.workers import claimer_for, claimer_is_dead
+from workflows.services.writes import from_row, row_fields, select_list
 from workflows.time_limits import call_with_time_limit
 
 logger = structlog.get_logger(__name__)
 
 
-_CLAIM_SQL = """
+STEP_FIELDS = row_fields(Step)
+# The claim, and the step's instance read in the same statement (no lock: the hot path's write
+# checks that the row is still this version, `apply.ResultApplier.write_at_once`).
+_CLAIM_SQL = f"""
+WITH c AS (
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
        lease_until = %s, started_at = COALESCE(started_at, %s)
  WHERE id = %s
    AND (status = 'pending' OR (status = 'running' AND (lease_until < %s OR claimed_by = %s)))
    AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
                     WHERE i.id = workflows_step.instance_id AND i.held)
-RETURNING id, tenant_id, instance_id, kind, status, queue, task_key, payload, attempt,
-          run_after, published_at, sent_at, publish_count, deliveries, claimed_by, lease_until,
-          started_at, finished_at, error, created_at
-"""
+RETURNING *)
+SELECT {select_list(STEP_FIELDS, "c")}, {INSTANCE_COLUMNS}
+  FROM c LEFT JOIN workflows_workflowinstance i ON i.id = c.instance_id
+"""  # noqa: S608 (column names from the models)
 
 
 def _claim(step_id, worker: str) -> Step | None:
@@ -65,8 +78,16 @@ def _claim(step_id, worker: str) -> Step | None:
         params = [claimer, ops.adapt_datetimefield_value(lease_until),
                   ops.adapt_datetimefield_value(now), pk, ops.adapt_datetimefield_value(now),
                   dead_claimer]
-        claimed = list(Step.objects.raw(_CLAIM_SQL, params))
-        return claimed[0] if claimed else None
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        step = from_row(Step, STEP_FIELDS, row[:len(STEP_FIELDS)])
+        instance_values = row[len(STEP_FIELDS):]
+        step.instance_read = instance_from_row(instance_values) \
+            if instance_values[0] is not None else None
+        return step
 
     step = attempt("")
     if step is None:
@@ -90,37 +111,86 @@ def step_renew_lease(*, step_id, claimer: str):
 
 
 class _LeaseKeeper:
-    """Extends a running task's lease while it runs. If the worker process dies, so does this
-    thread, the lease expires, and the sweeper hands the step to another worker."""
+    """Extends a running task's lease while it runs. If the worker process dies, so does the
+    renewing thread, the lease expires, and the sweeper hands the step to another worker.
+
+    One thread per process renews the leases of every task running in it (`_Renewals`): a task
+    registers on entering and leaves on exit, which costs no thread start and join per task
+    (most tasks end long before their first renewal, lease/3)."""
 
     def __init__(self, step_id, claimer: str, lease_until) -> None:
         self.step_id = step_id
         self.claimer = claimer
         self.lease_until = lease_until  # the latest end of the lease this keeper set
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.next_renewal = 0.0
 
     def __enter__(self):
-        self.thread.start()
+        self.next_renewal = time.monotonic() + _renewal_interval()
+        _renewals.add(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
+        _renewals.discard(self)
 
-    def _run(self) -> None:
-        interval = max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
+    def renew(self) -> bool:
+        """One renewal; False when the lease is no longer this keeper's to renew."""
         try:
-            while not self.stopped.wait(interval):
-                renewed = step_renew_lease(step_id=self.step_id, claimer=self.claimer)
-                if renewed is None:
-                    logger.warning("lease_lost", step_id=str(self.step_id))
-                    return
-                self.lease_until = renewed
+            renewed = step_renew_lease(step_id=self.step_id, claimer=self.claimer)
         except Exception as exc:  # losing the lease only risks a duplicate, never a loss
             logger.warning("lease_renewal_failed", step_id=str(self.step_id), error=str(exc))
-        finally:
-            connection.close()
+            return False
+        if renewed is None:
+            logger.warning("lease_lost", step_id=str(self.step_id))
+            return False
+        self.lease_until = renewed
+        self.next_renewal = time.monotonic() + _renewal_interval()
+        return True
+
+
+def _renewal_interval() -> float:
+    return max(0.5, settings.WEFT_STEP_LEASE_SECONDS / 3)
+
+
+class _Renewals:
+    """The keepers of this process and the thread that renews their leases when due. The
+    thread is started on first use in each process (a forked pool child starts its own)."""
+
+    def __init__(self) -> None:
+        self.keepers: set[_LeaseKeeper] = set()
+        self.changed = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def add(self, keeper: _LeaseKeeper) -> None:
+        with self.changed:
+            self.keepers.add(keeper)
+            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self._run, daemon=True,
+                                               name="weft-lease-renewals")
+                self.thread.start()
+            self.changed.notify()
+
+    def discard(self, keeper: _LeaseKeeper) -> None:
+        with self.changed:
+            self.keepers.discard(keeper)
+
+    def _run(self) -> None:
+        while True:
+            with self.changed:
+                now = time.monotonic()
+                due = [k for k in self.keepers if k.next_renewal <= now]
+                if not due:
+                    wait = min((k.next_renewal for k in self.keepers), default=now + 60) - now
+                    self.changed.wait(timeout=max(0.01, wait))
+                    continue
+            for keeper in due:
+                if not keeper.renew():
+                    self.discard(keeper)
+            connection.close()  # back to the pool until the next renewal
+
+
+_renewals = _Renewals()
 
 
 def step_process(*, step_id, worker: str = "inline") -> str:
@@ -165,8 +235,7 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
                                                "without finishing")
         raise PoisonStep(step.id)
     outcome = None
-    if step.kind == StepKind.TASK and continued and \
-            WorkflowInstance.objects.filter(pk=step.instance_id, held=True).exists():
+    if step.kind == StepKind.TASK and continued and _held(step.instance_id):
         return _put_back(step, log), None
     if step.kind == StepKind.TASK:
         request = TaskRequest.from_dict(step.payload)
@@ -193,6 +262,10 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
                 return _retry_if_still_owned(step, request, exc, log), None
         finally:
             step.lease_until = keeper.lease_until  # for the burst's budget below
+    applier = _write_at_once(step, outcome, claim_next_for)
+    if applier is not None:
+        log.info("step_done", status=applier.instance.status)
+        return "done", applier.claimed_next
     held = False
     with transaction.atomic():
         instance = instance_lock(None, step.instance_id)
@@ -220,6 +293,42 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
                        claim_next_for=claim_next_for)
     log.info("step_done", status=instance.status)
     return "done", applier.claimed_next
+
+
+def _held(instance_id) -> bool:
+    """Whether an operator suspended the instance (one short statement: this runs before every
+    task a worker continues with)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT held FROM workflows_workflowinstance WHERE id = %s",
+                       [instance_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _write_at_once(step: Step, outcome, claim_next_for: str | None) -> ResultApplier | None:
+    """The hot path: apply the step to the instance as read with its claim (or back from the
+    previous step's write) and write everything in one statement that checks the row is still
+    that version (`ResultApplier.write_at_once`). None when it does not apply (held, ended,
+    changed meanwhile, or the engine asked for more than instance, records and steps): nothing
+    was written, and the caller takes the instance row lock and does it the usual way."""
+    instance = getattr(step, "instance_read", None)
+    step.instance_read = None  # read once: the locked way below reads the row again
+    if instance is None or instance.held or instance.status not in InstanceStatus.active():
+        return None
+    plan = plan_for_instance(instance)
+    applier = ResultApplier(instance, plan, budget=Budget.burst(lease_until=step.lease_until),
+                            at_once=True)
+    try:
+        applier.apply_burst(_engine_call(step, instance, plan, outcome,
+                                         max_steps=applier.budget.next_chunk()))
+    except NotAtOnce:
+        return None
+    if not applier.can_write_at_once():
+        return None
+    if not applier.write_at_once(completed_step=step, step_error=_error_json(outcome),
+                                 claim_next_for=claim_next_for):
+        return None
+    return applier
 
 
 def _retry_if_still_owned(step: Step, request: TaskRequest, exc: BaseException, log) -> str:
