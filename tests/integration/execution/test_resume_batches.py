@@ -29,6 +29,12 @@ from workflows.tasks import process_steps
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def batches_on(settings):
+    """Batches are off by default (the hot path is cheaper here); these tests are about them."""
+    settings.WEFT_RESUME_BATCHES = True
+
+
 def nap() -> dict:
     return sequence("nap", [
         {"id": "wait", "type": "Delay", "duration": 60},
@@ -164,3 +170,11 @@ def test_the_next_due_time_is_the_earliest_timer_still_to_come(tenant, publish):
     later = timezone.now() + timedelta(seconds=30)
     Bookmark.objects.filter(instance_id=ids[1]).update(due_at=later)
     assert timers_next_due(after=timezone.now()) == later  # the due one is not "next"
+
+
+def test_batches_are_off_by_default_and_a_message_resumes_one_by_one(tenant, publish, settings):
+    settings.WEFT_RESUME_BATCHES = False
+    ids, steps = fired(tenant, publish, 3)
+    assert resumes_process(step_ids=steps, worker="w") == ([], steps)
+    assert process_steps.run(steps) == ["done"] * 3
+    assert resumed(ids) == 3
