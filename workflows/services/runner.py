@@ -64,6 +64,17 @@ RETURNING *)
 SELECT {select_list(STEP_FIELDS, "c")}, {INSTANCE_COLUMNS}
   FROM c LEFT JOIN workflows_workflowinstance i ON i.id = c.instance_id
 """  # noqa: S608 (column names from the models)
+# SQLite (`make run`) has no data-modifying CTE and no row version: the claim alone, and every
+# step then goes the locked way.
+_CLAIM_ONLY_SQL = """
+UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
+       lease_until = %s, started_at = COALESCE(started_at, %s)
+ WHERE id = %s
+   AND (status = 'pending' OR (status = 'running' AND (lease_until < %s OR claimed_by = %s)))
+   AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
+                    WHERE i.id = workflows_step.instance_id AND i.held)
+RETURNING *
+"""
 
 
 def _claim(step_id, worker: str) -> Step | None:
@@ -78,6 +89,9 @@ def _claim(step_id, worker: str) -> Step | None:
         params = [claimer, ops.adapt_datetimefield_value(lease_until),
                   ops.adapt_datetimefield_value(now), pk, ops.adapt_datetimefield_value(now),
                   dead_claimer]
+        if connection.vendor != "postgresql":
+            claimed = list(Step.objects.raw(_CLAIM_ONLY_SQL, params))
+            return claimed[0] if claimed else None
         with connection.cursor() as cursor:
             cursor.execute(_CLAIM_SQL, params)
             row = cursor.fetchone()
@@ -298,11 +312,8 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
 def _held(instance_id) -> bool:
     """Whether an operator suspended the instance (one short statement: this runs before every
     task a worker continues with)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT held FROM workflows_workflowinstance WHERE id = %s",
-                       [instance_id])
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return bool(WorkflowInstance.objects.filter(pk=instance_id)
+                .values_list("held", flat=True).first())
 
 
 def _write_at_once(step: Step, outcome, claim_next_for: str | None) -> ResultApplier | None:
