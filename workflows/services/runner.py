@@ -50,22 +50,8 @@ logger = structlog.get_logger(__name__)
 
 
 STEP_FIELDS = row_fields(Step)
-# The claim, and the step's instance read in the same statement (no lock: the hot path's write
-# checks that the row is still this version, `apply.ResultApplier.write_at_once`).
-_CLAIM_SQL = f"""
-WITH c AS (
-UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
-       lease_until = %s, started_at = COALESCE(started_at, %s)
- WHERE id = %s
-   AND (status = 'pending' OR (status = 'running' AND (lease_until < %s OR claimed_by = %s)))
-   AND NOT EXISTS (SELECT 1 FROM workflows_workflowinstance i
-                    WHERE i.id = workflows_step.instance_id AND i.held)
-RETURNING *)
-SELECT {select_list(STEP_FIELDS, "c")}, {INSTANCE_COLUMNS}
-  FROM c LEFT JOIN workflows_workflowinstance i ON i.id = c.instance_id
-"""  # noqa: S608 (column names from the models)
-# SQLite (`make run`) has no data-modifying CTE and no row version: the claim alone, and every
-# step then goes the locked way.
+# The claim alone. SQLite (`make run`) runs just this (no data-modifying CTE, no row version):
+# every step there then goes the locked way.
 _CLAIM_ONLY_SQL = """
 UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claimed_by = %s,
        lease_until = %s, started_at = COALESCE(started_at, %s)
@@ -75,6 +61,13 @@ UPDATE workflows_step SET status = 'running', deliveries = deliveries + 1, claim
                     WHERE i.id = workflows_step.instance_id AND i.held)
 RETURNING *
 """
+# On PostgreSQL, the claim and the step's instance read in the same statement (no lock: the
+# hot path's write checks that the row is still this version, `ResultApplier.write_at_once`).
+_CLAIM_SQL = f"""
+WITH c AS ({_CLAIM_ONLY_SQL})
+SELECT {select_list(STEP_FIELDS, "c")}, {INSTANCE_COLUMNS}
+  FROM c LEFT JOIN workflows_workflowinstance i ON i.id = c.instance_id
+"""  # noqa: S608 (column names from the models)
 
 
 def _claim(step_id, worker: str) -> Step | None:
