@@ -28,6 +28,13 @@ from workflows.models import (
 )
 from workflows.services.dead_letters import dead_letter_redrive
 
+# The journal and the executions are the biggest tables (partitioned by month): their lists go
+# newest first by id, which every partition's primary key serves (a merge of backward index
+# scans that stops after the page), and only by id. The model's own order (by instance, that
+# is by the instance's created_at) joins the instance table and sorts millions of rows, and a
+# column such as the timestamp has no index to sort by.
+NEWEST_FIRST = ["-id"]
+
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
@@ -35,16 +42,19 @@ class JournalEntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_filter = [("event", RecentValuesFilter)]
     search_fields = ["=instance__id", "activity_id", "message"]
     raw_id_fields = ["instance"]
+    ordering = NEWEST_FIRST
+    sortable_by = ["time"]
 
     @admin.display(description="Instance")
     def instance_link(self, obj):
         return instance_link(obj.instance_id)
 
-    @admin.display(description="Time", ordering="timestamp")
+    # Entries are appended as they happen: the id order is the time order, and is indexed.
+    @admin.display(description="Time", ordering="id")
     def time(self, obj):
         return compact_time(obj.timestamp)
 
-    @admin.display(description="Activity", ordering="activity_id")
+    @admin.display(description="Activity")
     def activity(self, obj):
         if not obj.activity_id:
             return "-"
@@ -58,6 +68,8 @@ class ActivityExecutionAdmin(LargeTableAdmin, ReadOnlyAdmin):
                     "outcome", "started", "finished"]
     list_filter = [("status", RecentValuesFilter), ("activity_type", RecentValuesFilter)]
     search_fields = ["=instance__id", "activity_id"]
+    ordering = NEWEST_FIRST
+    sortable_by = ["started"]
     fields = ["instance_link", "activity_id", "activity_type", "status", "attempt", "outcome",
               "started_at", "finished_at", "pretty_input", "pretty_output", "error",
               "traceback_text"]
@@ -67,11 +79,13 @@ class ActivityExecutionAdmin(LargeTableAdmin, ReadOnlyAdmin):
     def instance_link(self, obj):
         return instance_link(obj.instance_id)
 
-    @admin.display(description="Started", ordering="started_at")
+    # An execution's row is first written by the step that starts it: the id order is the start
+    # order, to within a step.
+    @admin.display(description="Started", ordering="id")
     def started(self, obj):
         return compact_time(obj.started_at)
 
-    @admin.display(description="Finished", ordering="finished_at")
+    @admin.display(description="Finished")
     def finished(self, obj):
         return compact_time(obj.finished_at)
 

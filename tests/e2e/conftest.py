@@ -7,7 +7,12 @@ import uuid
 
 import pytest
 
-from tests.e2e.support.fixtures import ensure_test_queues, local_sqs, sqs_env  # noqa: F401
+from tests.e2e.support.fixtures import (  # noqa: F401
+    E2E_PASSWORD,
+    ensure_test_queues,
+    local_sqs,
+    sqs_env,
+)
 from tests.e2e.support.platform import Api, WebServer, platform_env, start_beat, stop_all
 
 
@@ -57,9 +62,9 @@ def make_tenant(e2e_database, web, transactional_db):
     def make(role: str = "editor"):
         slug = f"e2e-{uuid.uuid4().hex[:8]}"
         membership = tenant_member_ensure(tenant_slug=slug, username=f"{slug}-user",
-                                          role=role, password="pw-e2e-123456")
+                                          role=role, password=E2E_PASSWORD)
         created.append(membership.tenant_id)
-        return membership.tenant, Api(web.url, f"{slug}-user", "pw-e2e-123456")
+        return membership.tenant, Api(web.url, f"{slug}-user", E2E_PASSWORD)
 
     yield make
     with contextlib.suppress(Exception):

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from tests.e2e.conftest import publish_definition
-from tests.e2e.support.fixtures import ensure_test_queues
+from tests.e2e.support.fixtures import E2E_PASSWORD, ensure_test_queues
 from tests.e2e.support.platform import (
     assert_branches_overlapped,
     kill_group,
@@ -286,8 +286,8 @@ def test_fifo_queues_run_workflows_with_a_group_per_instance(make_tenant, e2e_en
 
         tenant, _ = make_tenant()
         tenant_member_ensure(tenant_slug=tenant.slug, username=f"{tenant.slug}-fifo",
-                             role="editor", password="pw-fifo-123456")
-        api = Api(web.url, f"{tenant.slug}-fifo", "pw-fifo-123456")
+                             role="editor", password=E2E_PASSWORD)
+        api = Api(web.url, f"{tenant.slug}-fifo", E2E_PASSWORD)
         publish_definition(api, fork_workflow("fifo-fan"))
         ids = [api.post("/definitions/fifo-fan/dispatch/", {"input": {"n": n}}).json()["id"]
                for n in range(10)]

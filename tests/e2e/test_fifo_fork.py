@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import publish_definition
-from tests.e2e.support.fixtures import ensure_test_queues, sqs_env, unique_prefix
+from tests.e2e.support.fixtures import E2E_PASSWORD, ensure_test_queues, sqs_env, unique_prefix
 from tests.e2e.support.platform import (
     Api,
     WebServer,
@@ -40,9 +40,9 @@ def fifo_api(fifo_env, transactional_db):
     web = WebServer(fifo_env)
     slug = f"e2e-{uuid.uuid4().hex[:8]}"
     membership = tenant_member_ensure(tenant_slug=slug, username=f"{slug}-user", role="editor",
-                                      password="pw-e2e-123456")
+                                      password=E2E_PASSWORD)
     try:
-        yield Api(web.url, f"{slug}-user", "pw-e2e-123456")
+        yield Api(web.url, f"{slug}-user", E2E_PASSWORD)
     finally:
         web.stop()
         with contextlib.suppress(Exception):

@@ -14,7 +14,7 @@ from botocore.config import Config
 from django.db import connection
 
 from tests.e2e.conftest import publish_definition
-from tests.e2e.support.fixtures import ensure_test_queues, sqs_env
+from tests.e2e.support.fixtures import E2E_PASSWORD, ensure_test_queues, sqs_env
 from tests.e2e.support.platform import (
     Api,
     WebServer,
@@ -107,8 +107,8 @@ def api(platform, transactional_db):
 
     slug = f"e2e-{uuid.uuid4().hex[:8]}"
     membership = tenant_member_ensure(tenant_slug=slug, username=f"{slug}-user",
-                                      role="editor", password="pw-e2e-123456")
-    yield Api(platform.url, f"{slug}-user", "pw-e2e-123456")
+                                      role="editor", password=E2E_PASSWORD)
+    yield Api(platform.url, f"{slug}-user", E2E_PASSWORD)
     Tenant.objects.filter(pk=membership.tenant_id).delete()
 
 

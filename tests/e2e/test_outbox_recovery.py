@@ -20,7 +20,12 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import publish_definition
-from tests.e2e.support.fixtures import ensure_test_queues, sqs_client, unique_prefix
+from tests.e2e.support.fixtures import (
+    E2E_PASSWORD,
+    ensure_test_queues,
+    sqs_client,
+    unique_prefix,
+)
 from tests.e2e.support.platform import (
     Api,
     WebServer,
@@ -63,9 +68,9 @@ def platform(env, local_sqs, transactional_db):
     web = WebServer({**env, "AWS_ENDPOINT_URL_SQS": proxy.url})
     slug = f"e2e-{uuid.uuid4().hex[:8]}"
     membership = tenant_member_ensure(tenant_slug=slug, username=f"{slug}-user", role="editor",
-                                      password="pw-e2e-123456")
+                                      password=E2E_PASSWORD)
     try:
-        api = Api(web.url, f"{slug}-user", "pw-e2e-123456")
+        api = Api(web.url, f"{slug}-user", E2E_PASSWORD)
         publish_definition(api, HELLO)
         yield membership.tenant, api, web, proxy
     finally:

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from tests.e2e.conftest import publish_definition
-from tests.e2e.support.fixtures import sqs_env
+from tests.e2e.support.fixtures import E2E_PASSWORD, sqs_env
 from tests.e2e.support.platform import (
     Api,
     WebServer,
@@ -61,8 +61,8 @@ def platform(local_sqs, e2e_database):
 def test_a_secret_crosses_real_processes_without_being_stored_or_logged(platform, service):
     web, workers = platform
     membership = tenant_member_ensure(tenant_slug="e2e-secrets", username="e2e-secrets-admin",
-                                      role="admin", password="pw-e2e-123456")
-    api = Api(web.url, "e2e-secrets-admin", "pw-e2e-123456")
+                                      role="admin", password=E2E_PASSWORD)
+    api = Api(web.url, "e2e-secrets-admin", E2E_PASSWORD)
     assert api.post("/secrets/", {"name": "SERVICE_KEY", "value": SECRET}).status_code == 201
     publish_definition(api, {
         "definition_id": "calls-service", "name": "calls-service",

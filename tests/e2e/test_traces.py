@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.support.fixtures import E2E_PASSWORD
 from tests.e2e.support.otlp import OtlpReceiver
 from tests.e2e.support.platform import (
     Api,
@@ -54,9 +55,9 @@ def traced_platform(e2e_env, e2e_database, transactional_db):
         processes = [start_worker(env, "traced"), start_beat(env)]
         slug = f"e2e-{uuid.uuid4().hex[:8]}"
         membership = tenant_member_ensure(tenant_slug=slug, username=f"{slug}-user",
-                                          role="editor", password="pw-e2e-123456")
+                                          role="editor", password=E2E_PASSWORD)
         try:
-            yield receiver, Api(web.url, f"{slug}-user", "pw-e2e-123456"), processes[0]
+            yield receiver, Api(web.url, f"{slug}-user", E2E_PASSWORD), processes[0]
         finally:
             stop_all(processes)
             web.stop()

@@ -19,6 +19,11 @@ SESSION_PREFIX = f"t{uuid.uuid4().hex[:6]}-"
 _SCRUBBED_PREFIXES = ("AWS_", "WEFT_SQS_", "WEFT_QUEUE_PREFIX", "WEFT_WORKER_", "CELERY_")
 
 
+# Shares no run of characters with the generated user names ("e2e-<hex>-user"), so Django's
+# "too similar to the username" validator can never reject it, whatever the random hex is.
+E2E_PASSWORD = "Quiet-Harbor-Lantern-7!"
+
+
 def unique_prefix() -> str:
     """A fresh queue prefix, for a test that needs queues nobody else touched."""
     return f"{SESSION_PREFIX}{uuid.uuid4().hex[:6]}-"
