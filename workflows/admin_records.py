@@ -24,6 +24,7 @@ from workflows.models import (
     Step,
     StepKind,
     StepStatus,
+    TriggerFire,
     WorkerProcess,
 )
 from workflows.services.dead_letters import dead_letter_redrive
@@ -247,3 +248,37 @@ class DeadLetterAdmin(LargeTableAdmin, ReadOnlyAdmin):
                                   messages.ERROR)
             else:
                 self.message_user(request, f"Dead letter {letter.message_id} re-driven.")
+
+
+@admin.register(TriggerFire)
+class TriggerFireAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    """Each fire of a Cron, Timer or StartAt trigger (an interval of a second writes 86,400 a
+    day; retention bounds them by age): did it fire, and what did it start?"""
+
+    list_display = ["scheduled", "trigger_name", "outcome", "instance_link", "fired"]
+    list_filter = [("outcome", RecentValuesFilter)]
+    list_select_related = ["trigger"]
+    search_fields = ["=instance__id"]
+    ordering = NEWEST_FIRST
+    sortable_by = ["fired"]
+    fields = ["trigger_name", "scheduled_for", "outcome", "instance_link", "fired_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Trigger")
+    def trigger_name(self, obj):
+        trigger = obj.trigger
+        return format_html("{} <span class='quiet'>{} {}</span>", trigger.definition_id,
+                           trigger.type, trigger.activity_id)
+
+    @admin.display(description="Instance")
+    def instance_link(self, obj):
+        return instance_link(obj.instance_id)
+
+    @admin.display(description="Scheduled for")
+    def scheduled(self, obj):
+        return compact_time(obj.scheduled_for)
+
+    # Fires are written as they happen: the id order is the fire order, and is indexed.
+    @admin.display(description="Fired", ordering="id")
+    def fired(self, obj):
+        return compact_time(obj.fired_at)

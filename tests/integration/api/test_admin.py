@@ -43,3 +43,35 @@ def test_admin_publish_and_retract_actions_use_the_services(admin_client):
     admin_client.post(url, {"action": "retract_selected", "_selected_action": [definition.pk]})
     definition.refresh_from_db()
     assert not definition.is_published
+
+
+def test_trigger_fires_are_listed_newest_first_with_what_they_started(admin_client, tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workflows.models import TriggerFire, WorkflowTrigger
+    from workflows.services.definitions import definition_publish
+    from workflows.services.inline import instance_execute
+
+    definition = definition_publish(tenant=tenant, user=None, definition_id="hello")
+    trigger = WorkflowTrigger.objects.create(
+        tenant=tenant, definition_version=definition, definition_id="hello",
+        activity_id="every-minute", type="cron")
+    started = instance_execute(tenant=tenant, definition_id="hello")
+    now = timezone.now()
+    TriggerFire.objects.create(trigger=trigger, scheduled_for=now - timedelta(minutes=1),
+                               outcome="skipped")
+    TriggerFire.objects.create(trigger=trigger, scheduled_for=now, instance=started)
+
+    page = admin_client.get("/admin/workflows/triggerfire/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "every-minute" in text and "hello" in text
+    assert f"/admin/workflows/workflowinstance/{started.pk}/change/" in text
+    # Newest first: the fire that started an instance is the first row, the skipped one after.
+    assert text.index(str(started.pk)[:8]) < text.index("skipped")
+    filtered = admin_client.get("/admin/workflows/triggerfire/", {"outcome__exact": "skipped"})
+    assert filtered.status_code == 200
+    assert str(started.pk)[:8] not in filtered.content.decode()

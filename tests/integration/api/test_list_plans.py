@@ -420,7 +420,8 @@ def test_the_sweeper_scans_its_partial_indexes_only(seeded):
 
 
 @pytest.mark.parametrize("model", ["workflowinstance", "journalentry", "activityexecution",
-                                   "step", "auditentry", "deadletter", "incident"])
+                                   "step", "auditentry", "deadletter", "incident",
+                                   "triggerfire"])
 def test_admin_lists_of_big_tables_count_nothing_unbounded(seeded, model):
     superuser = UserFactory(username=f"root-{model}")
     superuser.is_staff = superuser.is_superuser = True
