@@ -45,6 +45,10 @@ class LargeTableAdmin(admin.ModelAdmin):
     """Mix in before `admin.ModelAdmin` for a table that grows without bound."""
 
     paginator = EstimatedCountPaginator
+    # Rendering a row costs the admin about half a millisecond (links, escaping, the preserved
+    # filters of each row's link): 50 rows, like a page of the API, keep a page well inside
+    # 100 ms on a small machine; Django's 100 did not (bench/RESULTS.md, "Scale").
+    list_per_page = 50
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     recent_order = "-pk"
