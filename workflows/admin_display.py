@@ -4,7 +4,8 @@ compact times. One place, so every admin page masks the same way."""
 import json
 
 from django.contrib import admin
-from django.urls import reverse
+from django.contrib.admin.utils import quote
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -67,8 +68,24 @@ class ReadOnlyAdmin(AuditedAdmin, CompactLists, admin.ModelAdmin):
         return False
 
 
+_PK = "__pk__"
+_change_url_templates: dict[tuple[str, str], str] = {}
+
+
+def change_url(model_name: str, pk) -> str:
+    """The admin change page of a `workflows` row, like `reverse(...)` but a string
+    substitution after the first call: list pages link every row, and each `reverse` walks the
+    admin's URL patterns again (a tenth of a page's time)."""
+    key = (model_name, get_script_prefix())
+    template = _change_url_templates.get(key)
+    if template is None:
+        template = reverse(f"admin:workflows_{model_name}_change", args=[_PK])
+        _change_url_templates[key] = template
+    return template.replace(_PK, quote(str(pk)))
+
+
 def instance_link(instance_id) -> str:
     if instance_id is None:
         return "-"
-    url = reverse("admin:workflows_workflowinstance_change", args=[instance_id])
+    url = change_url("workflowinstance", instance_id)
     return format_html("<a href='{}'>{}</a>", url, short_id(instance_id))

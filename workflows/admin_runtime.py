@@ -21,6 +21,7 @@ from workflows.admin_access import (
 )
 from workflows.admin_display import (
     ReadOnlyAdmin,
+    change_url,
     compact_time,
     instance_link,
     json_text,
@@ -134,8 +135,7 @@ class WorkflowInstanceAdmin(LargeTableAdmin, ReadOnlyAdmin):
 
     @admin.display(description="Definition", ordering="definition_id")
     def definition(self, obj):
-        url = reverse("admin:workflows_workflowdefinition_change",
-                      args=[obj.definition_version_id])
+        url = change_url("workflowdefinition", obj.definition_version_id)
         return format_html("<a href='{}'>{} v{}</a>", url, obj.definition_id, obj.version)
 
     @admin.display(description="Created", ordering="created_at")

@@ -75,3 +75,18 @@ def test_trigger_fires_are_listed_newest_first_with_what_they_started(admin_clie
     filtered = admin_client.get("/admin/workflows/triggerfire/", {"outcome__exact": "skipped"})
     assert filtered.status_code == 200
     assert str(started.pk)[:8] not in filtered.content.decode()
+
+
+@pytest.mark.parametrize(("model_name", "pk"), [
+    ("workflowinstance", "0b7e3f52-52a4-4f4e-9d43-5f3f3c1c2a10"), ("workflowdefinition", 42),
+    ("workflowdefinition", "odd/pk_with?chars"),
+])
+def test_change_links_of_list_rows_are_the_ones_reverse_gives(model_name, pk):
+    from django.contrib.admin.utils import quote
+    from django.urls import reverse
+
+    from workflows.admin_display import change_url
+
+    expected = reverse(f"admin:workflows_{model_name}_change", args=[quote(str(pk))])
+    assert change_url(model_name, pk) == expected
+    assert change_url(model_name, pk) == expected  # the second call, from the template
