@@ -14,9 +14,11 @@ from celery.signals import (
     worker_init,
     worker_process_init,
     worker_process_shutdown,
+    worker_shutdown,
 )
 
 from workflows.process_identity import register_worker_process
+from workflows.sqs.batched_acks import ack_batches_flush, install_batched_acks
 from workflows.sqs.kombu_guard import install_kombu_sqs_guard, kombu_sqs_guard_installed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -41,6 +43,8 @@ _prepare_metrics_directory()
 
 # Before any worker polls: one 503 from SQS would otherwise stop the worker (kombu 5.7.0).
 install_kombu_sqs_guard()
+# Deletes of acknowledged messages in batches, off the event loop (workflows/sqs/batched_acks.py).
+install_batched_acks()
 
 app = Celery("weft")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -110,6 +114,12 @@ def _sample_pool_after_task(**kwargs):
     from workflows.instruments import pool_stats_sample
 
     pool_stats_sample()
+
+
+@worker_shutdown.connect
+def _send_pending_deletes(**kwargs):
+    # After the last acks: what is not deleted now comes back after its visibility timeout.
+    ack_batches_flush()
 
 
 @worker_process_shutdown.connect

@@ -302,11 +302,19 @@ def _process_claimed(step: Step, claim_next_for: str | None, *,
     return "done", applier.claimed_next
 
 
+# Constant text: prepared once per database session, no ORM query building per step.
+_HELD_SQL = "SELECT held FROM workflows_workflowinstance WHERE id = %s"
+
+
 def _held(instance_id) -> bool:
     """Whether an operator suspended the instance (one short statement: this runs before every
     task a worker continues with)."""
-    return bool(WorkflowInstance.objects.filter(pk=instance_id)
-                .values_list("held", flat=True).first())
+    with connection.cursor() as cursor:
+        # As the field stores it (SQLite keeps a UUID as 32 hex digits).
+        cursor.execute(_HELD_SQL, [WorkflowInstance._meta.pk.get_db_prep_value(
+            instance_id, connection)])
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _write_at_once(step: Step, outcome, claim_next_for: str | None) -> ResultApplier | None:

@@ -2,7 +2,8 @@
 
 `celery -A tests.e2e.support.mini_app worker` with the environment from `sqs_env(...)`. Its
 broker settings come from the same `celery_broker_settings` as the real app, and it installs the
-kombu guard unless WEFT_KOMBU_SQS_GUARD=0 (which the guard's honesty test uses).
+kombu guard unless WEFT_KOMBU_SQS_GUARD=0 (which the guard's honesty test uses), and the
+batched deletes unless WEFT_SQS_BATCHED_ACKS=0.
 """
 
 import os
@@ -10,12 +11,14 @@ import time
 
 from celery import Celery
 
+from workflows.sqs.batched_acks import install_batched_acks
 from workflows.sqs.config import celery_broker_settings
 from workflows.sqs.kombu_guard import install_kombu_sqs_guard
 
 app = Celery("mini")
 app.conf.update(celery_broker_settings(os.environ))
 install_kombu_sqs_guard()
+install_batched_acks()  # as config/celery.py does
 
 
 @app.task(name="mini.ping")
