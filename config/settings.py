@@ -449,7 +449,7 @@ WEFT_TIMER_POLL_SECONDS = float(env_str("WEFT_TIMER_POLL_SECONDS", "1.0"))
 # Resumes of timers due together go out up to this many to a message (spread over at least
 # WEFT_STEPS_SINGLE_MESSAGES messages); a worker resumes a message's instances in one
 # transaction (workflows.services.resumes).
-WEFT_RESUMES_PER_MESSAGE = env_int("WEFT_RESUMES_PER_MESSAGE", 50)
+WEFT_RESUMES_PER_MESSAGE = env_int("WEFT_RESUMES_PER_MESSAGE", 20)
 # Resume a message's instances in one transaction (off: each by the hot path, which measured
 # cheaper here; see workflows/services/resumes.py).
 WEFT_RESUME_BATCHES = env_bool("WEFT_RESUME_BATCHES", False)
