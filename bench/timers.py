@@ -245,8 +245,9 @@ def markdown(results: list[dict], settings_note: str = "") -> str:
         f"({m['cpu']}), PostgreSQL {m['postgresql']}, local moto SQS; 2 worker processes x "
         f"prefork 2 (prefetch 4, polling 0.1 s), 2 beats (one leads: it fires the timers "
         "itself, woken for the next due time, 500 bookmarks claimed per transaction, then "
-        "the resumes published up to 50 to a message; a worker resumes them one by one on the "
-        "hot path, or in one transaction with WEFT_RESUME_BATCHES=true)"
+        "the resumes published WEFT_RESUMES_PER_MESSAGE (default 20) to a message; a worker "
+        "resumes them one by one on the hot path, or in one transaction with "
+        "WEFT_RESUME_BATCHES=true)"
         f"{settings_note}. {n} run{'s' if n > 1 else ''} "
         f"(`python -m bench.timers --runs {n}`), load average (1 min) at the start of each: "
         f"{loads}; medians over the runs, the spread in brackets.\n",
