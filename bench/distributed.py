@@ -16,7 +16,7 @@ message sent during a DeleteMessage). Both sides are timed by when the work real
 instance's `finished_at`, written by the worker; the chain's last task's clock, pushed to
 Redis), not by when the benchmark noticed.
 Prints a table and writes bench/RESULTS.md. Compare the two sides of one run, not absolute
-figures across machines (the local SQS server is the bottleneck: ../shared/design).
+figures across machines (the local SQS server is the bottleneck: docs/sqs.md).
 """
 
 from __future__ import annotations
@@ -1291,7 +1291,7 @@ def write_results(report: Report, path: Path, engine_output: str | None) -> None
         "are kept as they are). Compare "
         "Weft with its baseline within one run; absolute figures depend on the machine and on "
         "the local SQS server (moto: its cost per message grows with the queue's depth; "
-        "../shared/design/SQS-AND-BEAT.md).",
+        "docs/sqs.md).",
         ENGINE_HEADING, engine,
         DISTRIBUTED_HEADING, distributed,
         *kept,

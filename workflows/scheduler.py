@@ -4,7 +4,7 @@ of them (the leader) sends periodic tasks; the others stand by and retry the loc
 
     celery -A config beat -S workflows.scheduler:LockedDatabaseScheduler
 
-Why it is built this way (docs/scheduler.md; measured in ../shared/design/SQS-AND-BEAT.md):
+Why it is built this way (docs/scheduler.md, with the measurements behind it):
 
 - The lock lives on a dedicated psycopg connection, never on Django's: `DatabaseScheduler` calls
   `close_old_connections()`, which closes Django's connection and with it a session lock, silently

@@ -3,7 +3,7 @@
 No Django here: `config/settings.py` calls `celery_broker_settings(os.environ)`, the tests call it
 with plain dicts, and a bare Celery app (tests/e2e/support/mini_app.py) can use it too.
 
-Defaults and why (measured facts in ../shared/design/SQS-AND-BEAT.md):
+Defaults and why (measured facts in docs/sqs.md and bench/RESULTS.md):
 
 - prefetch 4 (`WEFT_WORKER_PREFETCH`): with `acks_late` a worker stops fetching once it holds
   concurrency x prefetch unacknowledged messages. Measured on 500 chained trivial tasks: 1 -> 29 s,
