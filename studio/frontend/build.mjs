@@ -12,7 +12,8 @@ for (const name of readdirSync(out)) {
   if (/^(app|graph)-.*\.(js|css)$/.test(name)) rmSync(join(out, name));
 }
 
-const common = { bundle: true, minify: true, legalComments: "none", target: ["es2020"], logLevel: "info" };
+// NO_MINIFY=1 node build.mjs: readable bundles, for reading a browser's stack trace (never commit them).
+const common = { bundle: true, minify: !process.env.NO_MINIFY, legalComments: "none", target: ["es2020"], logLevel: "info" };
 await build({ ...common, entryPoints: ["src/app.js"], format: "esm", outfile: `${out}/app-${version}.js` });
 await build({ ...common, entryPoints: ["src/graph-embed.js"], format: "iife", outfile: `${out}/graph-${version}.js` });
 await build({ ...common, entryPoints: ["src/app.css"], outfile: `${out}/app-${version}.css` });

@@ -112,7 +112,9 @@ def new_page(browser, web, request):  # noqa: F811
         context = browser.new_context(base_url=web.url, viewport={"width": 1440, "height": 1000})
         page = context.new_page()
         page.problems = []
-        page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
+        # With its stack: which callback failed (NO_MINIFY=1 bundles make it readable).
+        page.on("pageerror", lambda error: page.problems.append(
+            f"script error: {error}\n{error.stack}"))
         page.on("console", lambda message: page.problems.append(f"console: {message.text}")
                 if message.type == "error" and "Content Security Policy" in message.text
                 else None)

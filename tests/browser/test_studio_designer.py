@@ -269,3 +269,33 @@ def test_conflicting_saves_by_two_editors_are_shown_and_lose_nothing(
     expect(a.get_by_label("Your unsaved version")).to_contain_text("Alice again")
     assert api.get("/definitions/two-steps/").json()["description"] == "Bob's description"
     assert a.problems == [] and b.problems == []
+
+
+def test_leaving_the_designer_at_once_raises_no_script_error(web, studio_user, new_page):
+    """The designer's graph is destroyed when the page is left, while work on it may still be
+    pending: the minimap's throttled thumbnail update (200 ms after a render) and ELK's
+    asynchronous layout. Both used to run on the destroyed graph ("Cannot read properties of
+    null (reading 'isHeadless')"). Left right after the layout, and left during one (a
+    flowchart of 200 activities keeps ELK busy), several times each."""
+    editor = studio_user("editor")
+    api = Api(web.url, editor.username, editor.password)
+    count = 200
+    big = {"definition_id": "big", "name": "Big", "root": {
+        "type": "Flowchart", "id": "main",
+        "activities": [{"id": f"a{n}", "type": "WriteLine", "text": str(n)}
+                       for n in range(count)],
+        "connections": [{"source": f"a{n}", "target": f"a{n + 1}"} for n in range(count - 1)],
+    }}
+    assert api.post("/definitions/", TWO_STEPS).status_code == 201
+    assert api.post("/definitions/", big).status_code == 201
+    page = new_page()
+    sign_in(page, editor, path="/studio/definitions")
+    for definition_id, wait_for_layout in [("two-steps", True)] * 4 + [("big", False)] * 2:
+        page.locator(f"tr[data-definition={definition_id}]").get_by_role("link").first.click()
+        canvas = page.locator("#designer-canvas")
+        expect(canvas).to_have_attribute("data-ready", "true" if wait_for_layout else "false")
+        page.get_by_role("link", name="Designer").click()
+        expect(page.locator(f"tr[data-definition={definition_id}]")).to_be_visible()
+        page.wait_for_timeout(400)  # the minimap's pending update fires by now
+    page.wait_for_timeout(3000)  # and every layout left behind has finished
+    assert page.problems == []

@@ -80,6 +80,9 @@ export async function renderDesigner(ctx, main, definitionId) {
   let selected = null;
   let problems = [];
   let graph = null;
+  // Set when the user leaves: answers and timers still on their way (validation, a reload)
+  // must not draw on the destroyed graph nor make a new one on the detached canvas.
+  let left = false;
   let lastStatuses = null;
 
   // ---- layout of the page -------------------------------------------------------------
@@ -230,6 +233,7 @@ export async function renderDesigner(ctx, main, definitionId) {
   }
 
   function drawCanvas(relayout) {
+    if (left) return;
     if (!graph) {
       graph = drawDefinition(canvas, doc, { minimap, onSelect: (id) => select(id, { fromCanvas: true }) });
       graph.cy.on("dragfree", "node", () => rememberPositions());
@@ -290,6 +294,7 @@ export async function renderDesigner(ctx, main, definitionId) {
   }
 
   function markProblems() {
+    if (left) return;
     const invalid = new Set();
     for (const p of problems) {
       const owner = ownerOf(p.path);
@@ -876,6 +881,8 @@ export async function renderDesigner(ctx, main, definitionId) {
     document.removeEventListener("keydown", onKey);
     clearInterval(watchTimer);
     window.onbeforeunload = null;
+    left = true;
     if (graph) graph.destroy();
+    graph = null;
   };
 }

@@ -206,6 +206,19 @@ export function drawDefinition(container, definition, options = {}) {
     minZoom: 0.05, maxZoom: 3, boxSelectionEnabled: false,
   });
   let navigator = null;
+  // ELK lays out asynchronously and then moves the nodes and fits the view: on an instance
+  // destroyed meanwhile (the user left the page) that throws inside ELK's promise. So a graph
+  // destroyed while a layout runs is destroyed when that layout stops, and nothing waiting on
+  // it runs.
+  let layoutsRunning = 0;
+  let destroyed = false;
+  function destroyNow() {
+    cy.destroy();
+    // cytoscape's renderer resizes the graph 100 ms after its container's attributes change
+    // (debounced, and not cancelled by destroy()); we set data-* attributes on the container
+    // (ready, problems...) right before the user may leave: that late resize must do nothing.
+    cy.resize = () => cy;
+  }
   const graph = {
     cy,
     layoutMs: 0,
@@ -216,23 +229,34 @@ export function drawDefinition(container, definition, options = {}) {
         const chosen = layoutFor(cy);
         const layout = cy.layout(options.elk ? { ...chosen, elk: { ...chosen.elk, ...options.elk } } : chosen);
         layout.one("layoutstop", () => {
+          layoutsRunning -= 1;
+          if (destroyed) {
+            if (layoutsRunning === 0) destroyNow();
+            return;
+          }
           graph.layoutMs = performance.now() - started;
           container.dataset.layoutMs = String(Math.round(graph.layoutMs));
           container.dataset.ready = "true";
           resolve(graph);
         });
+        layoutsRunning += 1;
         layout.run();
       });
     },
     fit() { cy.fit(undefined, 24); },
     destroy() {
+      if (destroyed) return;
+      destroyed = true;
       if (navigator) {
+        // Its thumbnail update is throttled: one may still be pending, and it reads the graph.
+        if (navigator._onRenderHandler && navigator._onRenderHandler.cancel) {
+          navigator._onRenderHandler.cancel();
+        }
         navigator.destroy();
-        // The minimap's throttled thumbnail may still fire once: give it an empty picture
-        // instead of a destroyed renderer.
+        // Should a thumbnail update still fire once: an empty picture, not a dead renderer.
         cy.png = () => "";
       }
-      cy.destroy();
+      if (layoutsRunning === 0) destroyNow();
     },
   };
   if (options.statuses !== undefined) applyStatuses(cy, options.statuses);
@@ -244,6 +268,7 @@ export function drawDefinition(container, definition, options = {}) {
   const ready = graph.relayout();
   if (options.minimap) {
     ready.then(() => {
+      if (destroyed) return;
       // The extension takes a selector (an element would make it open its own panel).
       navigator = cy.navigator({ container: `#${options.minimap.id}`, viewLiveFramerate: 0,
         thumbnailEventFramerate: 10, rerenderDelay: 200 });
