@@ -29,6 +29,8 @@ import os
 import threading
 import time
 
+from workflows.sqs.config import get_bool
+
 logger = logging.getLogger("weft.sqs")
 
 MAX_BATCH = 10  # DeleteMessageBatch takes at most 10 entries
@@ -42,6 +44,7 @@ class AckBatcher:
     """Receipt handles to delete, sent by one daemon thread in batches per (client, queue)."""
 
     def __init__(self, linger: float = LINGER_SECONDS) -> None:
+        self.pid = os.getpid()  # its thread lives in this process only
         self.linger = linger
         self._pending: collections.deque = collections.deque()
         self._condition = threading.Condition()
@@ -124,15 +127,14 @@ def ack_batcher() -> AckBatcher:
     fork)."""
     global _batcher
     with _lock:
-        if _batcher is None or getattr(_batcher, "pid", None) != os.getpid():
+        if _batcher is None or _batcher.pid != os.getpid():
             _batcher = AckBatcher()
-            _batcher.pid = os.getpid()
         return _batcher
 
 
 def ack_batches_flush(timeout: float = 5.0) -> bool:
     batcher = _batcher
-    if batcher is None or getattr(batcher, "pid", None) != os.getpid():
+    if batcher is None or batcher.pid != os.getpid():
         return True
     done = batcher.flush(timeout)
     if not done:
@@ -161,8 +163,7 @@ def _batched_basic_ack(original, virtual_basic_ack):
 def install_batched_acks(enabled: bool | None = None) -> bool:
     """Patch kombu's SQS channel once; True when acks go through `AckBatcher`."""
     if enabled is None:
-        enabled = os.environ.get("WEFT_SQS_BATCHED_ACKS", "1").strip().lower() not in {
-            "0", "false", "no", "off"}
+        enabled = get_bool(os.environ, "WEFT_SQS_BATCHED_ACKS", True)
     if not enabled:
         return False
     try:
@@ -174,7 +175,7 @@ def install_batched_acks(enabled: bool | None = None) -> bool:
         if not getattr(Channel.basic_ack, "weft_batched", False):
             Channel.basic_ack = _batched_basic_ack(Channel.basic_ack,
                                                    virtual.Channel.basic_ack)
-    atexit.register(ack_batches_flush)
+            atexit.register(ack_batches_flush)  # once, with the patch
     return True
 
 

@@ -189,7 +189,7 @@ def _get(environ: Mapping[str, str], name: str, default: str = "") -> str:
     return value.strip() if value not in (None, "") else default
 
 
-def _get_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+def get_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raw = _get(environ, name)
     return default if raw == "" else raw.lower() in {"1", "true", "yes", "on"}
 
@@ -243,13 +243,13 @@ def sqs_settings(environ: Mapping[str, str]) -> SqsSettings:
         secret_access_key=secret,
         account_id=_get(environ, "WEFT_SQS_ACCOUNT_ID") or None,
         prefix=prefix,
-        fifo=_get_bool(environ, "WEFT_SQS_FIFO", False),
+        fifo=get_bool(environ, "WEFT_SQS_FIFO", False),
         visibility_timeout=_get_number(environ, "WEFT_SQS_VISIBILITY_TIMEOUT", 300, int, 0, 43_200),
         wait_time=_get_number(environ, "WEFT_SQS_WAIT_TIME", 20, int, 0, 20),
         polling_interval=_get_number(environ, "WEFT_SQS_POLLING_INTERVAL", 0.1, float, 0, 60),
         prefetch=_get_number(environ, "WEFT_WORKER_PREFETCH", 4, int, 1, 1000),
         extra_queues=extra,
-        create_queues=_get_bool(environ, "WEFT_SQS_CREATE_QUEUES", False),
+        create_queues=get_bool(environ, "WEFT_SQS_CREATE_QUEUES", False),
     )
 
 
